@@ -1,0 +1,24 @@
+//! `trust`: a user-space TCP/IPv4 stack.
+//!
+//! The layers, lowest first; each uses only the ones above it in this list:
+//!
+//! - [`wire`]: packet views and writers (IPv4, TCP, ICMP echo);
+//! - [`tcp`]: one connection's state machine, sans-IO;
+//! - [`stack`]: the engine: demultiplexing, listeners, timers, and the
+//!   sans-IO interface that reactors drive;
+//! - [`device`]: links that carry packets (a simulated link with seeded
+//!   faults; the TUN device comes with the reactor);
+//! - [`sim`]: a deterministic, virtual-time driver that joins engines by
+//!   simulated links, for tests and benchmarks.
+//!
+//! Time is [`time::Instant`], passed in by whoever drives the engine.
+
+pub mod device;
+pub mod error;
+pub mod sim;
+pub mod stack;
+pub mod tcp;
+pub mod time;
+pub mod wire;
+
+pub use error::Error;

@@ -1,0 +1,138 @@
+//! Packet arrival: validation, demultiplexing by 4-tuple, listeners
+//! (RFC 9293 §3.10.7.2), segments for no socket (§3.10.7.1), and ICMP echo.
+
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use super::Stack;
+use super::output::Control;
+use super::sockets::{Socket, TcpSocket};
+use crate::tcp::{Connection, FourTuple, Reset, Segment, State};
+use crate::time::Instant;
+use crate::wire::{self, RxChecksum, TcpFlags, icmp, ipv4, tcp};
+
+impl Stack {
+    /// Hands the engine a received IPv4 packet. `rx` says whether the
+    /// device already vouches for the transport checksum. Malformed
+    /// packets are dropped and counted in [`Stack::stats`].
+    pub fn handle_packet_with(&mut self, now: Instant, packet: &[u8], rx: RxChecksum) {
+        self.stats.rx_packets += 1;
+        let ip = match ipv4::parse(packet) {
+            Ok(ip) => ip,
+            Err(e) => return self.count_error(e),
+        };
+        let src = ip.repr.src;
+        if ip.repr.dst != self.cfg.addr || !valid_source(src) || src == self.cfg.addr {
+            self.stats.rx_not_for_us += 1;
+            return;
+        }
+        match ip.repr.protocol {
+            ipv4::PROTO_TCP => match tcp::parse(src, ip.repr.dst, ip.payload, rx) {
+                Ok(seg) => self.handle_tcp(now, src, &seg),
+                Err(e) => self.count_error(e),
+            },
+            ipv4::PROTO_ICMP => match icmp::parse_echo_request(ip.payload) {
+                Ok(Some(echo)) => self.queue_control(Control::EchoReply {
+                    to: src,
+                    ident: echo.ident,
+                    seq: echo.seq,
+                    data: echo.data.to_vec(),
+                }),
+                Ok(None) => {}
+                Err(e) => self.count_error(e),
+            },
+            _ => self.stats.rx_unknown_protocol += 1,
+        }
+    }
+
+    fn count_error(&mut self, e: wire::Error) {
+        match e {
+            wire::Error::Fragment => self.stats.rx_fragments += 1,
+            wire::Error::BadChecksum => {
+                self.stats.rx_malformed += 1;
+                self.stats.rx_bad_checksum += 1;
+            }
+            _ => self.stats.rx_malformed += 1,
+        }
+    }
+
+    fn handle_tcp(&mut self, now: Instant, src: Ipv4Addr, wire_seg: &wire::TcpSegment<'_>) {
+        let repr = &wire_seg.repr;
+        if repr.src_port == 0 || repr.dst_port == 0 {
+            self.stats.rx_malformed += 1;
+            return;
+        }
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(self.cfg.addr, repr.dst_port),
+            remote: SocketAddrV4::new(src, repr.src_port),
+        };
+        let seg = Segment::from_wire(wire_seg);
+        if let Some(&index) = self.connections.get(&tuple) {
+            let reopen = matches!(self.sockets.tcp_mut(index), Some(t) if t.conn.time_wait_accepts_syn(&seg));
+            if !reopen || !self.listeners.contains_key(&tuple.local.port()) {
+                if let Some(t) = self.sockets.tcp_mut(index) {
+                    let rst = t.conn.handle_segment(now, &seg);
+                    self.queue_reset(rst);
+                    self.after_io(index);
+                }
+                return;
+            }
+            // RFC 6191: a new incarnation replaces the TIME-WAIT one.
+            self.release(index);
+        }
+        if let Some(&listener) = self.listeners.get(&tuple.local.port()) {
+            self.listener_input(now, listener, tuple, &seg);
+            return;
+        }
+        self.stats.rx_no_socket += 1;
+        self.reset_unmatched(tuple, &seg);
+    }
+
+    /// RFC 9293 §3.10.7.2: LISTEN.
+    fn listener_input(&mut self, now: Instant, listener: u32, tuple: FourTuple, seg: &Segment<'_>) {
+        if seg.has(TcpFlags::RST) {
+            return;
+        }
+        if seg.has(TcpFlags::ACK) {
+            self.queue_reset(Some(Reset { tuple, seq: seg.ack, ack: None }));
+            return;
+        }
+        if !seg.has(TcpFlags::SYN) {
+            return;
+        }
+        let room = self.sockets.listener_mut(listener).is_some_and(|l| l.has_room());
+        if !room || self.check_capacity().is_err() {
+            self.stats.syn_dropped += 1;
+            return;
+        }
+        let iss = self.isn.isn(tuple.local, tuple.remote, now);
+        let offset = self.isn.ts_offset(tuple.local, tuple.remote);
+        let conn = Connection::accept(now, tuple, iss, offset, self.cfg.mtu, &self.cfg.tcp, seg);
+        debug_assert_eq!(conn.state(), State::SynReceived);
+        let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
+        self.connections.insert(tuple, h.index);
+        if let Some(l) = self.sockets.listener_mut(listener) {
+            l.half_open.insert(h.index);
+        }
+        self.after_io(h.index);
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets a reset,
+    /// unless it is one.
+    fn reset_unmatched(&mut self, tuple: FourTuple, seg: &Segment<'_>) {
+        if seg.has(TcpFlags::RST) {
+            return;
+        }
+        let rst = if seg.has(TcpFlags::ACK) {
+            Reset { tuple, seq: seg.ack, ack: None }
+        } else {
+            Reset { tuple, seq: Default::default(), ack: Some(seg.seq.add(seg.len())) }
+        };
+        self.queue_reset(Some(rst));
+    }
+}
+
+/// RFC 1122 §3.2.1.3 and §4.2.3.10: never answer a broadcast, multicast,
+/// unspecified or loopback source.
+fn valid_source(src: Ipv4Addr) -> bool {
+    !(src.is_broadcast() || src.is_multicast() || src.is_unspecified() || src.is_loopback())
+}

@@ -1,0 +1,114 @@
+//! What happens to a socket after anything touched it: its timer is
+//! re-armed, it is queued to transmit, readiness changes become events, a
+//! finished handshake moves it to its listener's accept queue, and a
+//! connection nobody will use again is freed.
+
+use super::Stack;
+use super::sockets::{Socket, readiness_of};
+use crate::tcp::{Reset, State};
+use crate::time::Instant;
+
+impl Stack {
+    /// Bookkeeping after any input to, or operation on, socket `index`.
+    pub(super) fn after_io(&mut self, index: u32) {
+        let Some(slot) = self.sockets.slot(index) else { return };
+        let Some(Socket::Tcp(t)) = slot.socket.as_ref() else {
+            self.refresh_readiness(index);
+            return;
+        };
+        let state = t.conn.state();
+        let parent = t.parent;
+        if state == State::Closed && (t.conn.is_orphaned() || parent.is_some()) {
+            self.release(index);
+            return;
+        }
+        if let Some(p) = parent
+            && state != State::SynReceived
+        {
+            self.promote(p, index);
+        }
+        if let Some(slot) = self.sockets.slot_mut(index)
+            && !slot.tx_queued
+        {
+            slot.tx_queued = true;
+            self.tx_queue.push_back(index);
+        }
+        self.rearm(index);
+        self.refresh_readiness(index);
+    }
+
+    /// A half-open connection completed its handshake (or failed): it
+    /// leaves the SYN queue and, if alive, joins the accept queue.
+    fn promote(&mut self, listener: u32, index: u32) {
+        let Some(l) = self.sockets.listener_mut(listener) else { return };
+        if l.half_open.remove(&index) {
+            l.accept_queue.push_back(index);
+            self.refresh_readiness(listener);
+        }
+    }
+
+    /// Frees a connection's slot and forgets its 4-tuple.
+    pub(super) fn release(&mut self, index: u32) {
+        let Some(Socket::Tcp(t)) = self.sockets.remove(index) else { return };
+        self.connections.remove(&t.conn.tuple());
+        if let Some(l) = t.parent.and_then(|p| self.sockets.listener_mut(p)) {
+            l.half_open.remove(&index);
+            l.accept_queue.retain(|&i| i != index);
+        }
+    }
+
+    /// Keeps the timer heap holding the socket's earliest deadline.
+    pub(super) fn rearm(&mut self, index: u32) {
+        let Some(slot) = self.sockets.slot_mut(index) else { return };
+        let Some(Socket::Tcp(t)) = slot.socket.as_ref() else { return };
+        let next = t.conn.poll_timeout();
+        if let Some(at) = next
+            && slot.armed.is_none_or(|armed| at < armed)
+        {
+            slot.armed = Some(at);
+            let generation = slot.generation;
+            self.timers.push(at, index, generation);
+        }
+    }
+
+    /// Queues an event when the socket's readiness differs from what was
+    /// last reported.
+    pub(super) fn refresh_readiness(&mut self, index: u32) {
+        let Some(slot) = self.sockets.slot_mut(index) else { return };
+        let readiness = readiness_of(slot.socket.as_ref());
+        if readiness != slot.reported && !slot.event_queued {
+            slot.event_queued = true;
+            self.events.push_back(index);
+        }
+    }
+
+    /// The earliest deadline of any socket: call [`Stack::handle_timeout`]
+    /// then (or earlier).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek()
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, index, generation)) = self.timers.pop_due(now) {
+            let Some(slot) = self.sockets.slot_mut(index) else { continue };
+            if slot.generation != generation || slot.armed != Some(at) {
+                continue;
+            }
+            slot.armed = None;
+            let rst = match slot.socket.as_mut() {
+                Some(Socket::Tcp(t)) => t.conn.handle_timeout(now),
+                _ => None,
+            };
+            self.queue_reset(rst);
+            self.after_io(index);
+        }
+    }
+
+    /// Queues a reset the state machine asked for.
+    pub(super) fn queue_reset(&mut self, rst: Option<Reset>) {
+        if let Some(rst) = rst {
+            self.queue_control(super::output::Control::Reset(rst));
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! The engine: every TCP connection and listener of one IPv4 interface,
+//! behind a sans-IO interface.
+//!
+//! Whoever drives a [`Stack`] (the reactor, an application's own loop, or
+//! the simulator) does four things, passing the current time each time:
+//!
+//! - hands it each received packet: [`Stack::handle_packet`];
+//! - drains what it wants to send: [`Stack::poll_transmit`] until `None`;
+//! - sleeps no longer than [`Stack::poll_timeout`] and then calls
+//!   [`Stack::handle_timeout`];
+//! - reacts to readiness changes: [`Stack::poll_event`].
+//!
+//! Applications use handles: [`Stack::listen`], [`Stack::accept`],
+//! [`Stack::connect`], [`Stack::send`], [`Stack::recv`],
+//! [`Stack::shutdown`], [`Stack::close`], [`Stack::abort`].
+//!
+//! Demultiplexing is a hash lookup on the 4-tuple (then the listening
+//! port), never a scan. IPv4 fragments are dropped and counted, not
+//! reassembled. ICMP echo requests are answered.
+
+mod input;
+mod lifecycle;
+mod listener;
+mod output;
+mod sockets;
+mod timers;
+
+use core::net::{Ipv4Addr, SocketAddrV4};
+use std::collections::{HashMap, VecDeque};
+
+pub use output::Transmit;
+pub use sockets::SocketHandle;
+
+use self::listener::Listener;
+use self::output::Control;
+use self::sockets::{Socket, SocketSet, TcpSocket, readiness_of};
+use self::timers::TimerQueue;
+use crate::error::Error;
+use crate::tcp::isn::{IsnGenerator, IsnKey};
+use crate::tcp::{Connection, FourTuple, Readiness, Shutdown, State, TcpConfig, TxLimits};
+use crate::time::Instant;
+use crate::wire::{RxChecksum, TxChecksum};
+
+/// What the device does for us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offload {
+    /// Largest TCP payload per emitted packet when the device segments
+    /// (TSO); 0 (the default) emits MSS-sized packets.
+    pub tso_max_payload: usize,
+    /// How emitted TCP checksums are filled.
+    pub tx_checksum: TxChecksum,
+}
+
+/// Settings of a [`Stack`].
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// The interface's own address.
+    pub addr: Ipv4Addr,
+    /// Link MTU (default 1500); the advertised MSS is MTU − 40.
+    pub mtu: usize,
+    /// Defaults for every new connection.
+    pub tcp: TcpConfig,
+    /// Secret for ISNs (RFC 6528) and timestamp offsets.
+    pub isn_key: IsnKey,
+    pub offload: Offload,
+    /// Most sockets (listeners and connections, including orphans and
+    /// TIME-WAIT) at once (default 65536).
+    pub max_sockets: usize,
+    /// Local ports for `connect` (default 49152-65535, RFC 6335).
+    pub ephemeral_ports: (u16, u16),
+    /// Most resets and ICMP replies waiting to be sent (default 1024);
+    /// beyond it they are dropped and counted.
+    pub control_queue: usize,
+}
+
+impl StackConfig {
+    /// Defaults for the interface address `addr`, with an ISN key from the
+    /// OS random source.
+    pub fn new(addr: Ipv4Addr) -> std::io::Result<StackConfig> {
+        Ok(StackConfig::with_key(addr, IsnKey::random()?))
+    }
+
+    /// Defaults with a given key (the simulator seeds it).
+    pub fn with_key(addr: Ipv4Addr, isn_key: IsnKey) -> StackConfig {
+        StackConfig {
+            addr,
+            mtu: 1500,
+            tcp: TcpConfig::default(),
+            isn_key,
+            offload: Offload::default(),
+            max_sockets: 65536,
+            ephemeral_ports: (49152, 65535),
+            control_queue: 1024,
+        }
+    }
+}
+
+/// Counters of what the stack saw and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub rx_packets: u64,
+    /// Dropped: failed validation (lengths, checksums, options).
+    pub rx_malformed: u64,
+    /// Of those, checksum failures.
+    pub rx_bad_checksum: u64,
+    /// Dropped: IPv4 fragments.
+    pub rx_fragments: u64,
+    /// Dropped: not addressed to us, or from an invalid source.
+    pub rx_not_for_us: u64,
+    /// Dropped: a protocol other than TCP and ICMP.
+    pub rx_unknown_protocol: u64,
+    /// TCP segments that matched no socket.
+    pub rx_no_socket: u64,
+    /// SYNs dropped because a backlog or the socket table was full.
+    pub syn_dropped: u64,
+    pub icmp_echo_replies: u64,
+    pub tx_packets: u64,
+    pub tx_resets: u64,
+    /// Resets or replies dropped because the control queue was full.
+    pub control_dropped: u64,
+}
+
+/// The engine. See the module documentation.
+#[derive(Debug)]
+pub struct Stack {
+    cfg: StackConfig,
+    isn: IsnGenerator,
+    sockets: SocketSet,
+    connections: HashMap<FourTuple, u32>,
+    listeners: HashMap<u16, u32>,
+    timers: TimerQueue,
+    tx_queue: VecDeque<u32>,
+    control: VecDeque<Control>,
+    events: VecDeque<u32>,
+    next_port: u16,
+    stats: Stats,
+}
+
+impl Stack {
+    pub fn new(cfg: StackConfig) -> Stack {
+        let isn = IsnGenerator::new(cfg.isn_key);
+        let (lo, hi) = cfg.ephemeral_ports;
+        let span = u32::from(hi.saturating_sub(lo)) + 1;
+        let start = lo.wrapping_add(
+            (isn.ts_offset(SocketAddrV4::new(cfg.addr, 0), SocketAddrV4::new(cfg.addr, 0)) % span) as u16,
+        );
+        Stack {
+            isn,
+            sockets: SocketSet::default(),
+            connections: HashMap::new(),
+            listeners: HashMap::new(),
+            timers: TimerQueue::default(),
+            tx_queue: VecDeque::new(),
+            control: VecDeque::new(),
+            events: VecDeque::new(),
+            next_port: start,
+            stats: Stats::default(),
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Live sockets (listeners, connections, orphans, TIME-WAIT).
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    fn tx_limits(&self) -> TxLimits {
+        TxLimits { max_payload: self.cfg.offload.tso_max_payload, checksum: self.cfg.offload.tx_checksum }
+    }
+
+    /// Hands the engine a received IPv4 packet whose checksums must be
+    /// verified.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.handle_packet_with(now, packet, RxChecksum::Verify);
+    }
+
+    /// Starts listening on `port` of the interface address (0 picks a free
+    /// ephemeral port). `backlog` bounds half-open plus unaccepted
+    /// connections.
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<SocketHandle, Error> {
+        let port = if port == 0 { self.free_port(None)? } else { port };
+        if self.listeners.contains_key(&port) {
+            return Err(Error::AddrInUse);
+        }
+        self.check_capacity()?;
+        let h = self.sockets.insert(Socket::Listener(Listener::new(port, backlog)));
+        self.listeners.insert(port, h.index);
+        Ok(h)
+    }
+
+    /// Takes an established connection from a listener's accept queue.
+    pub fn accept(&mut self, listener: SocketHandle) -> Result<SocketHandle, Error> {
+        self.sockets.get(listener).ok_or(Error::InvalidHandle)?;
+        let l = self.sockets.listener_mut(listener.index).ok_or(Error::InvalidHandle)?;
+        let index = l.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
+        if let Some(t) = self.sockets.tcp_mut(index) {
+            t.parent = None;
+        }
+        self.refresh_readiness(listener.index);
+        self.refresh_readiness(index);
+        self.sockets.handle(index).ok_or(Error::InvalidHandle)
+    }
+
+    /// Active open to `remote` from an ephemeral port. The handle is ready
+    /// at once; [`Readiness::CONNECTED`] or an error follows.
+    pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
+        let port = self.free_port(Some(remote))?;
+        self.connect_from(now, port, remote)
+    }
+
+    /// Active open from a given local port.
+    pub fn connect_from(
+        &mut self,
+        now: Instant,
+        port: u16,
+        remote: SocketAddrV4,
+    ) -> Result<SocketHandle, Error> {
+        if port == 0 || remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
+            return Err(Error::InvalidInput);
+        }
+        let tuple = FourTuple { local: SocketAddrV4::new(self.cfg.addr, port), remote };
+        if self.connections.contains_key(&tuple) {
+            return Err(Error::AddrInUse);
+        }
+        self.check_capacity()?;
+        let iss = self.isn.isn(tuple.local, tuple.remote, now);
+        let offset = self.isn.ts_offset(tuple.local, tuple.remote);
+        let conn = Connection::connect(tuple, iss, offset, self.cfg.mtu, &self.cfg.tcp);
+        let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: None }));
+        self.connections.insert(tuple, h.index);
+        self.after_io(h.index);
+        Ok(h)
+    }
+
+    fn check_capacity(&self) -> Result<(), Error> {
+        if self.sockets.len() >= self.cfg.max_sockets {
+            return Err(Error::AddrNotAvailable);
+        }
+        Ok(())
+    }
+
+    /// An ephemeral port free for `remote` (or for listening).
+    fn free_port(&mut self, remote: Option<SocketAddrV4>) -> Result<u16, Error> {
+        let (lo, hi) = self.cfg.ephemeral_ports;
+        let span = u32::from(hi.saturating_sub(lo)) + 1;
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port >= hi || port < lo { lo } else { port + 1 };
+            if self.listeners.contains_key(&port) {
+                continue;
+            }
+            let local = SocketAddrV4::new(self.cfg.addr, port);
+            let taken = match remote {
+                Some(remote) => self.connections.contains_key(&FourTuple { local, remote }),
+                None => false,
+            };
+            if !taken {
+                return Ok(port);
+            }
+        }
+        Err(Error::AddrNotAvailable)
+    }
+
+    /// Runs `f` on the connection behind `h` (not orphaned), then updates
+    /// its bookkeeping.
+    fn with_conn<R>(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnOnce(&mut Connection) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let slot = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        let Some(Socket::Tcp(t)) = slot.socket.as_mut() else {
+            return Err(Error::InvalidHandle);
+        };
+        if t.conn.is_orphaned() {
+            return Err(Error::InvalidHandle);
+        }
+        let r = f(&mut t.conn);
+        self.after_io(h.index);
+        r
+    }
+
+    /// Queues data for sending; see [`Connection::send`].
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        self.with_conn(h, |c| c.send(data))
+    }
+
+    /// Reads received data; see [`Connection::recv`].
+    pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        self.with_conn(h, |c| c.recv(buf))
+    }
+
+    /// Shuts down reading, writing or both.
+    pub fn shutdown(&mut self, h: SocketHandle, how: Shutdown) -> Result<(), Error> {
+        self.with_conn(h, |c| c.shutdown(how))
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    pub fn set_nodelay(&mut self, h: SocketHandle, nodelay: bool) -> Result<(), Error> {
+        self.with_conn(h, |c| {
+            c.set_nodelay(nodelay);
+            Ok(())
+        })
+    }
+
+    /// Whether everything sent on `h` has been acknowledged.
+    pub fn all_acknowledged(&self, h: SocketHandle) -> Result<bool, Error> {
+        self.connection(h).map(Connection::all_acknowledged)
+    }
+
+    /// Read access to a connection (state, windows, RTT).
+    pub fn connection(&self, h: SocketHandle) -> Result<&Connection, Error> {
+        match self.sockets.get(h).and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => Ok(&t.conn),
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// The state of a connection, or LISTEN for a listener.
+    pub fn state(&self, h: SocketHandle) -> Result<State, Error> {
+        match self.sockets.get(h).and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Listener(_)) => Ok(State::Listen),
+            Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => Ok(t.conn.state()),
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// Local and remote addresses of a connection; for a listener, the
+    /// local address and an unspecified remote.
+    pub fn addresses(&self, h: SocketHandle) -> Result<FourTuple, Error> {
+        match self.sockets.get(h).and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Listener(l)) => Ok(FourTuple {
+                local: SocketAddrV4::new(self.cfg.addr, l.port),
+                remote: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            }),
+            Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => Ok(t.conn.tuple()),
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// Lets go of a socket. A connection closes gracefully on its own (or
+    /// is reset if unread data remains, RFC 1122 §4.2.2.13); a listener
+    /// resets every connection it opened that was not accepted. The handle
+    /// is invalid afterwards.
+    pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        let slot = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        match slot.socket.as_mut() {
+            Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => {
+                let rst = t.conn.close(now);
+                self.queue_reset(rst);
+                self.after_io(h.index);
+                Ok(())
+            }
+            Some(Socket::Listener(_)) => {
+                self.close_listener(h.index);
+                Ok(())
+            }
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// Resets a connection at once (RFC 9293 §3.10.5) and frees the handle.
+    pub fn abort(&mut self, h: SocketHandle) -> Result<(), Error> {
+        let slot = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        match slot.socket.as_mut() {
+            Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => {
+                let rst = t.conn.abort();
+                t.conn.close(Instant::ZERO);
+                self.queue_reset(rst);
+                self.after_io(h.index);
+                Ok(())
+            }
+            Some(Socket::Listener(_)) => {
+                self.close_listener(h.index);
+                Ok(())
+            }
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    fn close_listener(&mut self, index: u32) {
+        let Some(Socket::Listener(l)) = self.sockets.remove(index) else { return };
+        self.listeners.remove(&l.port);
+        // Reset every connection it opened that nobody accepted: those in
+        // the accept queue and those still half-open.
+        for i in l.accept_queue.into_iter().chain(l.half_open) {
+            if let Some(t) = self.sockets.tcp_mut(i) {
+                t.parent = None;
+                let rst = t.conn.abort();
+                t.conn.close(Instant::ZERO);
+                self.queue_reset(rst);
+                self.after_io(i);
+            }
+        }
+    }
+
+    /// What a socket is ready for now (level-triggered).
+    pub fn readiness(&self, h: SocketHandle) -> Result<Readiness, Error> {
+        self.sockets.get(h).map(|s| readiness_of(s.socket.as_ref())).ok_or(Error::InvalidHandle)
+    }
+
+    /// The next socket whose readiness changed since it was last reported,
+    /// with its readiness now. Sockets are reported once per change.
+    pub fn poll_event(&mut self) -> Option<(SocketHandle, Readiness)> {
+        while let Some(index) = self.events.pop_front() {
+            let Some(slot) = self.sockets.slot_mut(index) else { continue };
+            slot.event_queued = false;
+            let readiness = match slot.socket.as_ref() {
+                Some(Socket::Tcp(t)) if t.conn.is_orphaned() || t.parent.is_some() => continue,
+                s => readiness_of(s),
+            };
+            if readiness != slot.reported {
+                slot.reported = readiness;
+                return Some((SocketHandle { index, generation: slot.generation }, readiness));
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,88 @@
+//! Everything the stack sends: resets and ICMP replies from the control
+//! queue first, then connections' segments, round-robin.
+
+use core::net::Ipv4Addr;
+
+use super::Stack;
+use super::sockets::Socket;
+use crate::tcp::{Reset, emit_reset};
+use crate::time::Instant;
+use crate::wire::icmp::{self, IcmpEcho};
+use crate::wire::ipv4::{self, Ipv4Repr};
+
+/// A packet the stack itself answers with.
+#[derive(Debug, Clone)]
+pub(super) enum Control {
+    Reset(Reset),
+    EchoReply { to: Ipv4Addr, ident: u16, seq: u16, data: Vec<u8> },
+}
+
+/// A packet written by [`Stack::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Bytes written into the caller's buffer, IPv4 header first.
+    pub len: usize,
+    /// For a TCP super-segment (TSO), the payload size the device cuts it
+    /// at.
+    pub gso_size: Option<u16>,
+}
+
+impl Stack {
+    pub(super) fn queue_control(&mut self, c: Control) {
+        if self.control.len() >= self.cfg.control_queue {
+            self.stats.control_dropped += 1;
+            return;
+        }
+        self.control.push_back(c);
+    }
+
+    /// Writes the next packet to send into `buf` (which should hold at
+    /// least one MTU, or 64 KiB with TSO), or returns `None` when nothing
+    /// is due. Call until `None` after every input, timeout or operation.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        while let Some(c) = self.control.pop_front() {
+            if let Some(len) = self.emit_control(&c, buf) {
+                self.stats.tx_packets += 1;
+                return Some(Transmit { len, gso_size: None });
+            }
+        }
+        let limits = self.tx_limits();
+        while let Some(index) = self.tx_queue.pop_front() {
+            let Some(slot) = self.sockets.slot_mut(index) else { continue };
+            slot.tx_queued = false;
+            let Some(Socket::Tcp(t)) = slot.socket.as_mut() else { continue };
+            let sent = t.conn.poll_transmit(now, buf, limits);
+            if let Some(tx) = sent {
+                // It may have more: back of the queue, for fairness.
+                slot.tx_queued = true;
+                self.tx_queue.push_back(index);
+                self.rearm(index);
+                self.stats.tx_packets += 1;
+                return Some(Transmit { len: tx.len, gso_size: tx.gso_size });
+            }
+            self.rearm(index);
+        }
+        None
+    }
+
+    fn emit_control(&mut self, c: &Control, buf: &mut [u8]) -> Option<usize> {
+        match c {
+            Control::Reset(rst) => {
+                self.stats.tx_resets += 1;
+                emit_reset(rst, buf, self.cfg.offload.tx_checksum)
+            }
+            Control::EchoReply { to, ident, seq, data } => {
+                let ip = Ipv4Repr {
+                    src: self.cfg.addr,
+                    dst: *to,
+                    protocol: ipv4::PROTO_ICMP,
+                    ttl: ipv4::DEFAULT_TTL,
+                    payload_len: 0,
+                };
+                let echo = IcmpEcho { ident: *ident, seq: *seq, data };
+                self.stats.icmp_echo_replies += 1;
+                icmp::emit_echo_reply(&ip, &echo, buf).ok()
+            }
+        }
+    }
+}

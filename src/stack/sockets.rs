@@ -1,0 +1,140 @@
+//! The socket table: a slab of slots addressed by generation-checked
+//! handles, so a stale handle can never reach a newer socket.
+
+use super::listener::Listener;
+use crate::tcp::{Connection, Readiness};
+use crate::time::Instant;
+
+/// Names a listener or a connection of one [`super::Stack`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    pub(super) index: u32,
+    pub(super) generation: u32,
+}
+
+impl SocketHandle {
+    /// A number unique among the stack's live sockets (the slot index),
+    /// handy as a poll token.
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+/// Connections dominate the table, so the large variant stays inline:
+/// boxing it would cost a pointer chase per packet.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(super) enum Socket {
+    Listener(Listener),
+    Tcp(TcpSocket),
+}
+
+#[derive(Debug)]
+pub(super) struct TcpSocket {
+    pub conn: Connection,
+    /// The listener that opened it, until the application accepts it.
+    pub parent: Option<u32>,
+}
+
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub generation: u32,
+    pub socket: Option<Socket>,
+    /// Queued in the stack's transmit queue.
+    pub tx_queued: bool,
+    /// Deadline of this slot's entry in the timer heap.
+    pub armed: Option<Instant>,
+    /// Readiness last reported through the event queue.
+    pub reported: Readiness,
+    /// Queued in the event queue.
+    pub event_queued: bool,
+}
+
+/// A slab of sockets with a free list.
+#[derive(Debug, Default)]
+pub(super) struct SocketSet {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl SocketSet {
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn insert(&mut self, socket: Socket) -> SocketHandle {
+        self.live += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.socket = Some(socket);
+            slot.reported = Readiness::empty();
+            return SocketHandle { index, generation: slot.generation };
+        }
+        let index = self.slots.len() as u32;
+        self.slots.push(Slot {
+            generation: 0,
+            socket: Some(socket),
+            tx_queued: false,
+            armed: None,
+            reported: Readiness::empty(),
+            event_queued: false,
+        });
+        SocketHandle { index, generation: 0 }
+    }
+
+    /// Frees a slot; its handles go stale.
+    pub fn remove(&mut self, index: u32) -> Option<Socket> {
+        let slot = self.slots.get_mut(index as usize)?;
+        let socket = slot.socket.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.armed = None;
+        self.free.push(index);
+        self.live -= 1;
+        Some(socket)
+    }
+
+    /// The slot a live handle names.
+    pub fn get(&self, h: SocketHandle) -> Option<&Slot> {
+        self.slots.get(h.index as usize).filter(|s| s.generation == h.generation && s.socket.is_some())
+    }
+
+    pub fn get_mut(&mut self, h: SocketHandle) -> Option<&mut Slot> {
+        self.slots.get_mut(h.index as usize).filter(|s| s.generation == h.generation && s.socket.is_some())
+    }
+
+    pub fn slot(&self, index: u32) -> Option<&Slot> {
+        self.slots.get(index as usize).filter(|s| s.socket.is_some())
+    }
+
+    pub fn slot_mut(&mut self, index: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(index as usize).filter(|s| s.socket.is_some())
+    }
+
+    pub fn handle(&self, index: u32) -> Option<SocketHandle> {
+        self.slot(index).map(|s| SocketHandle { index, generation: s.generation })
+    }
+
+    pub fn tcp_mut(&mut self, index: u32) -> Option<&mut TcpSocket> {
+        match self.slot_mut(index)?.socket.as_mut()? {
+            Socket::Tcp(t) => Some(t),
+            Socket::Listener(_) => None,
+        }
+    }
+
+    pub fn listener_mut(&mut self, index: u32) -> Option<&mut Listener> {
+        match self.slot_mut(index)?.socket.as_mut()? {
+            Socket::Listener(l) => Some(l),
+            Socket::Tcp(_) => None,
+        }
+    }
+}
+
+/// What a socket is ready for now (level-triggered).
+pub(super) fn readiness_of(socket: Option<&Socket>) -> Readiness {
+    match socket {
+        Some(Socket::Tcp(t)) => t.conn.readiness(),
+        Some(Socket::Listener(l)) if !l.accept_queue.is_empty() => Readiness::READABLE,
+        _ => Readiness::empty(),
+    }
+}

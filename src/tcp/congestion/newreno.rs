@@ -1,0 +1,134 @@
+//! NewReno: RFC 5681 slow start and congestion avoidance with appropriate
+//! byte counting (RFC 3465), and RFC 6582 fast recovery.
+
+use core::time::Duration;
+
+use super::{CongestionControl, SenderState, halved_flight, initial_window};
+use crate::time::Instant;
+
+/// RFC 3465 §2.3: slow start grows by at most L = 2·SMSS per ACK.
+const ABC_LIMIT_SEGMENTS: u32 = 2;
+
+#[derive(Debug, Clone)]
+pub struct NewReno {
+    cwnd: u32,
+    ssthresh: u32,
+    /// Bytes acknowledged in congestion avoidance since cwnd last grew.
+    acked_in_avoidance: u32,
+    initial_segments: u32,
+}
+
+impl NewReno {
+    pub fn new(smss: u32, initial_segments: u32) -> NewReno {
+        NewReno {
+            cwnd: initial_window(smss, initial_segments),
+            ssthresh: u32::MAX,
+            acked_in_avoidance: 0,
+            initial_segments,
+        }
+    }
+}
+
+impl CongestionControl for NewReno {
+    fn window(&self) -> u32 {
+        self.cwnd
+    }
+
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+
+    fn set_smss(&mut self, smss: u32) {
+        self.cwnd = initial_window(smss, self.initial_segments);
+    }
+
+    fn on_ack(&mut self, _now: Instant, acked: u32, _rtt: Option<Duration>, s: SenderState) {
+        if self.cwnd < self.ssthresh {
+            // RFC 5681 equation 2, with RFC 3465's byte counting.
+            self.cwnd = self.cwnd.saturating_add(acked.min(ABC_LIMIT_SEGMENTS * s.smss));
+        } else {
+            // RFC 5681 §3.1: about one SMSS per RTT, counted in bytes
+            // (RFC 3465 §2.1).
+            self.acked_in_avoidance = self.acked_in_avoidance.saturating_add(acked);
+            if self.acked_in_avoidance >= self.cwnd {
+                self.acked_in_avoidance -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(s.smss);
+            }
+        }
+    }
+
+    fn on_fast_retransmit(&mut self, _now: Instant, s: SenderState) {
+        self.ssthresh = halved_flight(s);
+        self.cwnd = self.ssthresh + 3 * s.smss;
+        self.acked_in_avoidance = 0;
+    }
+
+    fn on_recovery_dup_ack(&mut self, s: SenderState) {
+        self.cwnd = self.cwnd.saturating_add(s.smss);
+    }
+
+    fn on_partial_ack(&mut self, acked: u32, s: SenderState) {
+        self.cwnd = self.cwnd.saturating_sub(acked).max(s.smss);
+        if acked >= s.smss {
+            self.cwnd = self.cwnd.saturating_add(s.smss);
+        }
+    }
+
+    fn on_recovery_exit(&mut self, s: SenderState) {
+        // RFC 6582 §3.2 step 4, option (1).
+        self.cwnd = self.ssthresh.min(s.flight.max(s.smss) + s.smss);
+    }
+
+    fn on_timeout(&mut self, _now: Instant, s: SenderState) {
+        self.ssthresh = halved_flight(s);
+        self.cwnd = s.smss; // RFC 5681 §3.1: the loss window is one SMSS.
+        self.acked_in_avoidance = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMSS: u32 = 1000;
+
+    fn st(flight: u32) -> SenderState {
+        SenderState { smss: SMSS, flight }
+    }
+
+    #[test]
+    fn slow_start_then_avoidance() {
+        let mut c = NewReno::new(SMSS, 10);
+        assert_eq!(c.window(), 10_000);
+        c.on_ack(Instant::ZERO, 1000, None, st(10_000));
+        assert_eq!(c.window(), 11_000);
+        c.on_ack(Instant::ZERO, 5000, None, st(10_000));
+        assert_eq!(c.window(), 13_000, "ABC caps growth at 2 SMSS per ACK");
+        c.on_timeout(Instant::ZERO, st(20_000));
+        assert_eq!((c.window(), c.ssthresh()), (1000, 10_000));
+        for _ in 0..9 {
+            c.on_ack(Instant::ZERO, 1000, None, st(1000));
+        }
+        assert_eq!(c.window(), 10_000);
+        // Now in congestion avoidance: one SMSS per cwnd of acked bytes.
+        for _ in 0..9 {
+            c.on_ack(Instant::ZERO, 1000, None, st(10_000));
+        }
+        assert_eq!(c.window(), 10_000);
+        c.on_ack(Instant::ZERO, 1000, None, st(10_000));
+        assert_eq!(c.window(), 11_000);
+    }
+
+    #[test]
+    fn fast_recovery_inflates_and_deflates() {
+        let mut c = NewReno::new(SMSS, 10);
+        c.on_fast_retransmit(Instant::ZERO, st(20_000));
+        assert_eq!((c.ssthresh(), c.window()), (10_000, 13_000));
+        c.on_recovery_dup_ack(st(20_000));
+        assert_eq!(c.window(), 14_000);
+        c.on_partial_ack(3000, st(17_000));
+        assert_eq!(c.window(), 12_000);
+        c.on_recovery_exit(st(4000));
+        assert_eq!(c.window(), 5000);
+    }
+}

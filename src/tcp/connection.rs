@@ -1,0 +1,629 @@
+//! The connection: its state, grouped by concern, and the application-side
+//! operations (RFC 9293 §3.10.1-3.10.6).
+
+use super::congestion::CongestionControl;
+use super::recv_buffer::RecvBuffer;
+use super::rtt::RttEstimator;
+use super::sack::Scoreboard;
+use super::send_buffer::SendBuffer;
+use super::timers::Timers;
+use super::{FourTuple, Readiness, Reset, Segment, SeqNum, Shutdown, State, TcpConfig};
+use crate::error::Error;
+use crate::time::Instant;
+use crate::wire::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
+use crate::wire::tcp::HEADER_LEN as TCP_HEADER_LEN;
+
+/// MSS assumed when the peer's SYN carries none (RFC 9293 §3.7.1).
+pub(super) const DEFAULT_MSS: u32 = 536;
+/// Largest window scale shift (RFC 7323 §2.3).
+pub(super) const MAX_WINDOW_SCALE: u8 = 14;
+
+/// The send side (RFC 9293 §3.3.1 send sequence variables), with the
+/// buffer and the loss-recovery bookkeeping.
+#[derive(Debug)]
+pub(super) struct Sender {
+    /// ISS.
+    pub iss: SeqNum,
+    /// SND.UNA: oldest unacknowledged sequence number.
+    pub una: SeqNum,
+    /// Next sequence number to send. A retransmission timeout rewinds it
+    /// to SND.UNA (go-back-N), so it can sit below `max`.
+    pub nxt: SeqNum,
+    /// One past the highest sequence number ever sent: RFC 9293's SND.NXT,
+    /// the sequence number of bare ACKs and resets.
+    pub max: SeqNum,
+    /// SND.WND, scaled.
+    pub wnd: u32,
+    /// Largest window the peer has offered (RFC 5961 §5.2 MAX.SND.WND).
+    pub max_wnd: u32,
+    /// SND.WL1 and SND.WL2: the segment that last updated the window.
+    pub wl1: SeqNum,
+    pub wl2: SeqNum,
+    /// Snd.Wind.Shift (RFC 7323 §2.2).
+    pub wscale: u8,
+    /// Unacknowledged and unsent application bytes.
+    pub buf: SendBuffer,
+    /// Sequence number of the buffer's first byte.
+    pub buf_seq: SeqNum,
+    /// The application shut down writing: a FIN follows the buffer.
+    pub fin_queued: bool,
+    /// Sender maximum segment size: payload bytes before TCP options.
+    pub smss: u32,
+    /// Segment being timed for an RTT sample without timestamps (Karn).
+    pub timed: Option<(SeqNum, Instant)>,
+    pub recovery: Recovery,
+    /// What the peer has SACKed above SND.UNA (RFC 2018, RFC 6675).
+    pub sacked: Scoreboard,
+    /// Consecutive retransmission timeouts without progress.
+    pub retries: u32,
+    /// Zero-window probes sent without any ACK coming back.
+    pub probes: u32,
+    /// The persist timer fired: send despite Nagle, or probe a zero window.
+    pub force: bool,
+    /// The SYN was retransmitted (RFC 6298 §5.7).
+    pub syn_retransmitted: bool,
+}
+
+/// Fast retransmit and fast recovery (RFC 5681 §3.2, RFC 6582).
+#[derive(Debug, Clone)]
+pub(super) struct Recovery {
+    /// Consecutive duplicate ACKs.
+    pub dup_acks: u32,
+    /// In fast recovery.
+    pub active: bool,
+    /// RFC 6582 `recover`, stored exclusive: one past the highest sequence
+    /// number sent when recovery began.
+    pub recover: SeqNum,
+    /// A segment to retransmit at the next opportunity.
+    pub retransmit: Option<SeqNum>,
+    /// Partial ACKs seen in this recovery.
+    pub partial_acks: u32,
+    /// This recovery is driven by the SACK scoreboard (RFC 6675): holes
+    /// below the highest SACKed byte are retransmitted as the pipe
+    /// allows. Otherwise it is NewReno's, one segment per partial ACK.
+    pub sack_based: bool,
+    /// RFC 6675 HighRxt: one past the highest byte retransmitted in this
+    /// recovery.
+    pub high_rxt: SeqNum,
+}
+
+/// The receive side (RFC 9293 §3.3.1 receive sequence variables), with
+/// the buffer and the acknowledgment policy.
+#[derive(Debug)]
+pub(super) struct Receiver {
+    /// IRS.
+    pub irs: SeqNum,
+    /// RCV.NXT.
+    pub nxt: SeqNum,
+    /// Right edge of the window last advertised; it never moves left.
+    pub adv_edge: SeqNum,
+    /// Rcv.Wind.Shift (RFC 7323 §2.2).
+    pub wscale: u8,
+    pub buf: RecvBuffer,
+    /// Sequence number of the peer's FIN, once seen (possibly out of order).
+    pub fin: Option<SeqNum>,
+    /// MSS we advertise.
+    pub mss: u32,
+    /// Largest segment payload received, capped at `mss`: what a "full
+    /// segment" is for delayed ACKs (RFC 1122 §4.2.3.2).
+    pub seg_size: u32,
+    /// Bytes received in order since the last ACK we sent.
+    pub unacked: u32,
+    /// Send an ACK at the next opportunity.
+    pub ack_now: bool,
+    /// RCV.NXT carried by the last ACK sent (RFC 7323 §4.3 Last.ACK.sent).
+    pub last_ack_sent: SeqNum,
+    /// The application shut down reading: new data is discarded.
+    pub shut: bool,
+}
+
+/// Timestamps option state (RFC 7323 §3-§5).
+#[derive(Debug, Clone)]
+pub(super) struct TsState {
+    /// Both SYNs carried the option.
+    pub enabled: bool,
+    /// Added to our millisecond clock to form TSval (RFC 7323 §7.1).
+    pub offset: u32,
+    /// TS.Recent.
+    pub recent: u32,
+    /// When TS.Recent was set (RFC 7323 §5.5: invalid after 24 days).
+    pub recent_at: Option<Instant>,
+}
+
+/// RFC 5961 §7: a per-connection budget of challenge ACKs per second.
+#[derive(Debug, Clone)]
+pub(super) struct ChallengeLimiter {
+    window_start: Instant,
+    sent: u32,
+}
+
+impl ChallengeLimiter {
+    /// Whether one more challenge ACK fits into this second's budget.
+    pub fn allow(&mut self, now: Instant, limit: u32) -> bool {
+        if now.saturating_since(self.window_start).as_secs() >= 1 {
+            self.window_start = now;
+            self.sent = 0;
+        }
+        if self.sent < limit {
+            self.sent += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Counters of one connection's life, for diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    /// Segments sent, retransmissions included.
+    pub segments_out: u64,
+    /// Segments that reached the state machine.
+    pub segments_in: u64,
+    /// Segments sent again (timeouts, fast retransmit, SACK holes).
+    pub retransmits: u64,
+    /// Retransmission timer expiries.
+    pub timeouts: u64,
+    /// Fast recoveries entered.
+    pub recoveries: u64,
+    /// Duplicate ACKs received.
+    pub dup_acks: u64,
+}
+
+/// Why a connection ended abnormally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PendingError {
+    pub error: Error,
+    /// Already returned once to the application.
+    pub reported: bool,
+}
+
+/// One TCP connection.
+#[derive(Debug)]
+pub struct Connection {
+    pub(super) tuple: FourTuple,
+    pub(super) state: State,
+    pub(super) cfg: TcpConfig,
+    pub(super) snd: Sender,
+    pub(super) rcv: Receiver,
+    pub(super) rtt: RttEstimator,
+    pub(super) cc: Box<dyn CongestionControl>,
+    pub(super) timers: Timers,
+    pub(super) ts: TsState,
+    /// Both SYNs carried SACK-permitted (RFC 2018 §2).
+    pub(super) sack: bool,
+    /// Both SYNs carried the window scale option (RFC 7323 §2.2).
+    pub(super) window_scaling: bool,
+    pub(super) error: Option<PendingError>,
+    pub(super) challenge: ChallengeLimiter,
+    /// The application closed its handle; the connection finishes alone.
+    pub(super) orphaned: bool,
+    /// Opened by a listener (passive open).
+    pub(super) passive: bool,
+    /// Send a keep-alive probe at the next opportunity.
+    pub(super) keepalive_due: bool,
+    /// Keep-alive probes sent without an answer.
+    pub(super) keepalive_probes: u32,
+    pub(super) stats: ConnStats,
+    /// When an acceptable ACK last arrived.
+    pub(super) last_ack_rx: Instant,
+    /// Identification field for the next IPv4 header.
+    pub(super) ip_ident: u16,
+}
+
+impl Connection {
+    fn new(tuple: FourTuple, iss: SeqNum, ts_offset: u32, mtu: usize, cfg: &TcpConfig) -> Self {
+        let mss = mtu.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN).clamp(64, 65495) as u32;
+        Connection {
+            tuple,
+            state: State::Closed,
+            cfg: cfg.clone(),
+            snd: Sender {
+                iss,
+                una: iss,
+                nxt: iss,
+                max: iss,
+                wnd: 0,
+                max_wnd: 0,
+                wl1: SeqNum::default(),
+                wl2: iss,
+                wscale: 0,
+                buf: SendBuffer::new(cfg.send_buffer),
+                buf_seq: iss.add(1),
+                fin_queued: false,
+                smss: DEFAULT_MSS.min(mss),
+                timed: None,
+                recovery: Recovery {
+                    dup_acks: 0,
+                    active: false,
+                    recover: iss,
+                    retransmit: None,
+                    partial_acks: 0,
+                    sack_based: false,
+                    high_rxt: iss,
+                },
+                sacked: Scoreboard::default(),
+                retries: 0,
+                probes: 0,
+                force: false,
+                syn_retransmitted: false,
+            },
+            rcv: Receiver {
+                irs: SeqNum::default(),
+                nxt: SeqNum::default(),
+                adv_edge: SeqNum::default(),
+                wscale: 0,
+                buf: RecvBuffer::new(cfg.recv_buffer),
+                fin: None,
+                mss,
+                seg_size: mss,
+                unacked: 0,
+                ack_now: false,
+                last_ack_sent: SeqNum::default(),
+                shut: false,
+            },
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            cc: cfg.congestion.build(DEFAULT_MSS.min(mss), cfg.initial_window),
+            timers: Timers::default(),
+            ts: TsState { enabled: false, offset: ts_offset, recent: 0, recent_at: None },
+            sack: false,
+            window_scaling: false,
+            error: None,
+            challenge: ChallengeLimiter { window_start: Instant::ZERO, sent: 0 },
+            orphaned: false,
+            passive: false,
+            keepalive_due: false,
+            keepalive_probes: 0,
+            stats: ConnStats::default(),
+            last_ack_rx: Instant::ZERO,
+            ip_ident: iss.get() as u16,
+        }
+    }
+
+    /// Active open (RFC 9293 §3.10.1): a connection in SYN-SENT whose SYN
+    /// goes out at the next [`Connection::poll_transmit`]. `mtu` is the
+    /// link MTU, from which the advertised MSS follows.
+    pub fn connect(tuple: FourTuple, iss: SeqNum, ts_offset: u32, mtu: usize, cfg: &TcpConfig) -> Self {
+        let mut c = Connection::new(tuple, iss, ts_offset, mtu, cfg);
+        c.state = State::SynSent;
+        c
+    }
+
+    /// Passive open (RFC 9293 §3.10.7.2): a listener got `syn`; the
+    /// connection is in SYN-RECEIVED and its SYN-ACK goes out at the next
+    /// [`Connection::poll_transmit`].
+    pub fn accept(
+        now: Instant,
+        tuple: FourTuple,
+        iss: SeqNum,
+        ts_offset: u32,
+        mtu: usize,
+        cfg: &TcpConfig,
+        syn: &Segment<'_>,
+    ) -> Self {
+        let mut c = Connection::new(tuple, iss, ts_offset, mtu, cfg);
+        c.state = State::SynReceived;
+        c.passive = true;
+        c.negotiate(now, syn);
+        c
+    }
+
+    /// Takes the peer's SYN: its sequence number and its options (RFC 9293
+    /// §3.7.1 MSS, RFC 7323 §2.2 and §3.2, RFC 2018 §2).
+    pub(super) fn negotiate(&mut self, now: Instant, syn: &Segment<'_>) {
+        let opts = &syn.options;
+        self.rcv.irs = syn.seq;
+        self.rcv.nxt = syn.seq.add(1);
+        self.rcv.last_ack_sent = self.rcv.nxt;
+        self.rcv.adv_edge = self.rcv.nxt;
+        let peer_mss = opts.mss.map_or(DEFAULT_MSS, u32::from).max(64);
+        self.snd.smss = peer_mss.min(self.rcv.mss);
+        self.rcv.seg_size = self.snd.smss;
+        self.cc.set_smss(self.snd.smss);
+        if let (Some(shift), true) = (opts.window_scale, self.cfg.window_scaling) {
+            self.window_scaling = true;
+            self.snd.wscale = shift.min(MAX_WINDOW_SCALE);
+            self.rcv.wscale = window_scale_for(self.cfg.recv_buffer);
+        }
+        self.sack = self.cfg.sack && opts.sack_permitted;
+        if let (Some(ts), true) = (opts.timestamps, self.cfg.timestamps) {
+            self.ts.enabled = true;
+            self.ts.recent = ts.tsval;
+            self.ts.recent_at = Some(now);
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn tuple(&self) -> FourTuple {
+        self.tuple
+    }
+
+    /// Whether the application has let go of this connection.
+    pub fn is_orphaned(&self) -> bool {
+        self.orphaned
+    }
+
+    /// Whether the connection was opened by a listener.
+    pub fn is_passive(&self) -> bool {
+        self.passive
+    }
+
+    /// Sets Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4).
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+    }
+
+    /// Bytes queued for sending and not yet acknowledged.
+    pub fn send_queue(&self) -> usize {
+        self.snd.buf.len()
+    }
+
+    /// Whether everything written (and the FIN, if queued) is acknowledged.
+    pub fn all_acknowledged(&self) -> bool {
+        self.snd.buf.is_empty() && self.snd.una == self.snd.max
+    }
+
+    /// The current congestion window and slow-start threshold, in bytes.
+    pub fn congestion_window(&self) -> (u32, u32) {
+        (self.cc.window(), self.cc.ssthresh())
+    }
+
+    /// Counters of this connection's life.
+    pub fn stats(&self) -> ConnStats {
+        self.stats
+    }
+
+    /// The smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<core::time::Duration> {
+        self.rtt.srtt()
+    }
+
+    /// Queues `data` for sending (RFC 9293 §3.10.2). Takes what fits in the
+    /// send buffer; [`Error::WouldBlock`] when nothing fits.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.take_error()?;
+        if !self.state.can_send() || self.snd.fin_queued {
+            return Err(Error::BrokenPipe);
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        match self.snd.buf.write(data) {
+            0 => Err(Error::WouldBlock),
+            n => Ok(n),
+        }
+    }
+
+    /// Reads received data (RFC 9293 §3.10.3). `Ok(0)` is the end of the
+    /// stream; [`Error::WouldBlock`] means nothing has arrived yet. Data
+    /// that arrived before a reset is delivered before the reset's error.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let before = self.rcv.buf.window();
+        let n = self.rcv.buf.read(buf);
+        if n > 0 {
+            self.after_read(before);
+            return Ok(n);
+        }
+        self.take_error()?;
+        if buf.is_empty() || self.read_finished() {
+            return Ok(0);
+        }
+        Err(Error::WouldBlock)
+    }
+
+    /// No more data will ever be readable.
+    fn read_finished(&self) -> bool {
+        self.rcv.shut || self.state.peer_fin_received() || self.state == State::Closed
+    }
+
+    /// RFC 1122 §4.2.3.3 receiver SWS avoidance: after a read, offer the
+    /// new space at once only when it is worth a segment.
+    fn after_read(&mut self, window_before: usize) {
+        let window = self.rcv.buf.window() as u32;
+        let offered = self.rcv.adv_edge.distance_from(self.rcv.nxt);
+        let threshold = (self.rcv.buf.capacity() as u32 / 2).min(self.rcv.mss);
+        let was_closed = (window_before as u32) < self.rcv.mss;
+        if self.state.can_receive()
+            && window.saturating_sub(offered) >= threshold
+            && (was_closed || offered < threshold)
+        {
+            self.rcv.ack_now = true;
+        }
+    }
+
+    /// Takes the pending error, reporting it once.
+    fn take_error(&mut self) -> Result<(), Error> {
+        match &mut self.error {
+            Some(e) if !e.reported => {
+                e.reported = true;
+                Err(e.error)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Shuts down one or both directions (RFC 9293 §3.10.4 for writing).
+    pub fn shutdown(&mut self, how: Shutdown) -> Result<(), Error> {
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            self.rcv.shut = true;
+            let before = self.rcv.buf.window();
+            self.rcv.buf.discard_readable();
+            self.after_read(before);
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            self.queue_fin();
+        }
+        Ok(())
+    }
+
+    /// RFC 9293 §3.10.4 CLOSE on the sending side: queue a FIN behind the
+    /// buffered data and move to the matching state. Before the handshake
+    /// completes the FIN waits for ESTABLISHED (as §3.10.4 says for
+    /// SYN-RECEIVED; in SYN-SENT too, since `connect` does not block and
+    /// data may already be queued).
+    fn queue_fin(&mut self) {
+        match self.state {
+            State::SynSent | State::SynReceived => self.snd.fin_queued = true,
+            State::Established => {
+                self.snd.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.snd.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// The application lets go of the connection. Unread data makes this
+    /// an abort (RFC 1122 §4.2.2.13: the peer learns data was lost);
+    /// otherwise the FIN is queued and the connection finishes on its own
+    /// (FIN-WAIT-2 bounded by `fin_wait2_timeout`, then TIME-WAIT).
+    pub fn close(&mut self, now: Instant) -> Option<Reset> {
+        self.orphaned = true;
+        if self.rcv.buf.readable() > 0 {
+            return self.abort();
+        }
+        self.rcv.shut = true;
+        if self.state == State::SynSent && self.snd.buf.is_empty() {
+            // RFC 9293 §3.10.4: nothing to deliver, so delete the TCB.
+            self.enter_closed();
+            return None;
+        }
+        self.queue_fin();
+        if self.state == State::FinWait2 {
+            self.timers.linger = Some(now + self.cfg.fin_wait2_timeout);
+        }
+        None
+    }
+
+    /// ABORT (RFC 9293 §3.10.5): drop everything, and in a synchronized
+    /// state return the RST to send.
+    pub fn abort(&mut self) -> Option<Reset> {
+        let rst = match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => Some(Reset { tuple: self.tuple, seq: self.snd.max, ack: None }),
+            _ => None,
+        };
+        self.enter_closed();
+        rst
+    }
+
+    /// Moves to CLOSED, dropping queues and timers.
+    pub(super) fn enter_closed(&mut self) {
+        self.state = State::Closed;
+        self.timers.clear();
+        self.snd.buf.consume(usize::MAX);
+        self.rcv.ack_now = false;
+        self.keepalive_due = false;
+    }
+
+    /// Ends the connection with an error for the application.
+    pub(super) fn fail(&mut self, error: Error) {
+        if self.error.is_none() {
+            self.error = Some(PendingError { error, reported: false });
+        }
+        self.enter_closed();
+    }
+
+    /// The error that ended the connection, if any.
+    pub fn error(&self) -> Option<Error> {
+        self.error.map(|e| e.error)
+    }
+
+    /// What the application can do now without blocking.
+    pub fn readiness(&self) -> Readiness {
+        let mut r = Readiness::empty();
+        let pending_error = self.error.is_some_and(|e| !e.reported);
+        if pending_error {
+            r |= Readiness::ERROR | Readiness::READABLE | Readiness::WRITABLE;
+        }
+        if self.rcv.buf.readable() > 0 || self.read_finished() {
+            r |= Readiness::READABLE;
+        }
+        if self.read_finished() {
+            r |= Readiness::READ_CLOSED;
+        }
+        let can_write = self.state.can_send() && !self.snd.fin_queued;
+        if !can_write {
+            r |= Readiness::WRITE_CLOSED | Readiness::WRITABLE;
+        } else if self.state != State::SynSent && self.state != State::SynReceived && self.snd.buf.free() > 0
+        {
+            r |= Readiness::WRITABLE;
+        }
+        if self.state.is_synchronized() && self.state != State::SynReceived {
+            r |= Readiness::CONNECTED;
+        }
+        r
+    }
+
+    /// The earliest deadline of the connection's timers.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Our timestamp clock (RFC 7323 §5.4: one tick per millisecond).
+    pub(super) fn tsval(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts.offset)
+    }
+
+    /// Sequence number one past the last byte the application queued.
+    pub(super) fn data_end(&self) -> SeqNum {
+        self.snd.buf_seq.add_len(self.snd.buf.len())
+    }
+
+    /// Sequence number of our FIN, once queued.
+    pub(super) fn fin_seq(&self) -> Option<SeqNum> {
+        self.snd.fin_queued.then(|| self.data_end())
+    }
+
+    /// Bytes sent and not yet acknowledged (from the go-back-N point).
+    pub(super) fn flight(&self) -> u32 {
+        self.snd.nxt.distance_from(self.snd.una)
+    }
+
+    /// RFC 6675 §4 "pipe": the bytes believed to be in the network. SACKed
+    /// bytes have left it; in a SACK-based recovery, holes below the
+    /// highest SACKed byte count as lost until retransmitted.
+    pub(super) fn pipe(&self) -> u32 {
+        let (una, nxt) = (self.snd.una, self.snd.nxt);
+        let outstanding = nxt.distance_from(una);
+        let sb = &self.snd.sacked;
+        let Some(highest) = sb.highest().filter(|h| h.before_or_eq(nxt)) else {
+            return outstanding;
+        };
+        let r = &self.snd.recovery;
+        if !(r.active && r.sack_based) {
+            return outstanding - sb.sacked_within(una, nxt);
+        }
+        let above = nxt.distance_from(highest);
+        let rxt_end = r.high_rxt.min(highest);
+        let retransmitted =
+            if rxt_end.after(una) { rxt_end.distance_from(una) - sb.sacked_within(una, rxt_end) } else { 0 };
+        above + retransmitted
+    }
+
+    pub(super) fn sender_state(&self) -> super::congestion::SenderState {
+        super::congestion::SenderState {
+            smss: self.snd.smss,
+            flight: self.snd.max.distance_from(self.snd.una),
+        }
+    }
+}
+
+/// The smallest shift that lets a 16-bit window cover `buffer` bytes
+/// (RFC 7323 §2.3), at most 14.
+pub(super) fn window_scale_for(buffer: usize) -> u8 {
+    let mut shift = 0u8;
+    while shift < MAX_WINDOW_SCALE && (65535usize << shift) < buffer {
+        shift += 1;
+    }
+    shift
+}

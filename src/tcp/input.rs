@@ -1,0 +1,514 @@
+//! Segment arrival (RFC 9293 §3.10.7.3-§3.10.7.4), with RFC 5961's
+//! protections, RFC 7323's PAWS and timestamp rules, and the ACK
+//! processing of RFC 5681, RFC 6582 and RFC 6298.
+
+use core::time::Duration;
+
+use super::connection::Connection;
+use super::timers;
+use super::{Reset, Segment, SeqNum, State};
+use crate::error::Error;
+use crate::time::Instant;
+use crate::wire::TcpFlags;
+
+/// RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness.
+const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
+/// Timestamp RTT samples above this are treated as bogus echoes.
+const MAX_TS_RTT_MS: u32 = 10 * 60 * 1000;
+
+impl Connection {
+    /// Processes one segment addressed to this connection. Returns a reset
+    /// for the stack to send when the rules call for one (the connection
+    /// may have moved to CLOSED by then).
+    pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) -> Option<Reset> {
+        self.stats.segments_in += 1;
+        match self.state {
+            State::Closed | State::Listen => None,
+            State::SynSent => self.on_syn_sent(now, seg),
+            _ => self.on_synchronized(now, seg),
+        }
+    }
+
+    fn reset_to(&self, seg: &Segment<'_>) -> Option<Reset> {
+        // RFC 9293 §3.10.7.1: <SEQ=SEG.ACK><CTL=RST>; never answer a RST.
+        (!seg.has(TcpFlags::RST)).then_some(Reset { tuple: self.tuple, seq: seg.ack, ack: None })
+    }
+
+    /// RFC 9293 §3.10.7.3, with RFC 5961 §3.2's rule for RSTs.
+    fn on_syn_sent(&mut self, now: Instant, seg: &Segment<'_>) -> Option<Reset> {
+        let ack_ok = if seg.has(TcpFlags::ACK) {
+            if seg.ack.before_or_eq(self.snd.iss) || seg.ack.after(self.snd.max) {
+                return self.reset_to(seg);
+            }
+            true
+        } else {
+            false
+        };
+        if seg.has(TcpFlags::RST) {
+            if ack_ok {
+                self.fail(Error::ConnectionRefused);
+            }
+            return None;
+        }
+        if !seg.has(TcpFlags::SYN) {
+            return None;
+        }
+        self.negotiate(now, seg);
+        if ack_ok {
+            self.snd.wnd = u32::from(seg.window); // never scaled in a SYN (RFC 7323 §2.2)
+            self.snd.max_wnd = self.snd.wnd;
+            self.snd.wl1 = seg.seq;
+            self.snd.wl2 = seg.ack;
+            self.ack_new_data(now, seg);
+            self.establish();
+            self.rcv.ack_now = true;
+            self.accept_text(now, seg)
+        } else {
+            // Simultaneous open: answer with SYN-ACK from ISS.
+            self.state = State::SynReceived;
+            self.snd.nxt = self.snd.iss;
+            self.timers.retransmit = None;
+            None
+        }
+    }
+
+    /// The handshake completed.
+    fn establish(&mut self) {
+        self.state = if self.snd.fin_queued { State::FinWait1 } else { State::Established };
+        if self.snd.syn_retransmitted {
+            self.rtt.after_syn_loss();
+        }
+        self.snd.retries = 0;
+    }
+
+    /// RFC 9293 §3.10.7.4: SYN-RECEIVED and every state after it.
+    fn on_synchronized(&mut self, now: Instant, seg: &Segment<'_>) -> Option<Reset> {
+        if !self.check_timestamps(now, seg) {
+            return None;
+        }
+        let window = if self.rcv.adv_edge.after(self.rcv.nxt) {
+            self.rcv.adv_edge.distance_from(self.rcv.nxt)
+        } else {
+            0
+        };
+        if !acceptable(seg, self.rcv.nxt, window) {
+            return self.on_unacceptable(now, seg, window);
+        }
+        self.note_activity(now);
+        // RFC 7323 §4.3: TS.Recent follows segments that cover Last.ACK.sent.
+        if let (true, Some(ts)) = (self.ts.enabled, seg.options.timestamps)
+            && seg.seq.before_or_eq(self.rcv.last_ack_sent)
+            && SeqNum::new(ts.tsval).after_or_eq(SeqNum::new(self.ts.recent))
+        {
+            self.ts.recent = ts.tsval;
+            self.ts.recent_at = Some(now);
+        }
+        // Second step: RST (RFC 5961 §3.2).
+        if seg.has(TcpFlags::RST) {
+            if seg.seq == self.rcv.nxt {
+                self.on_reset();
+            } else {
+                self.challenge_ack(now);
+            }
+            return None;
+        }
+        // Fourth step: SYN (RFC 5961 §4.2).
+        if seg.has(TcpFlags::SYN) {
+            if self.state == State::SynReceived && seg.seq == self.rcv.irs && !seg.has(TcpFlags::ACK) {
+                self.snd.nxt = self.snd.iss; // our SYN-ACK was lost: send it again
+            } else {
+                self.challenge_ack(now);
+            }
+            return None;
+        }
+        // Fifth step: ACK.
+        if !seg.has(TcpFlags::ACK) {
+            return None;
+        }
+        if self.state == State::SynReceived {
+            if seg.ack.before_or_eq(self.snd.una) || seg.ack.after(self.snd.max) {
+                return self.reset_to(seg);
+            }
+            self.snd.wnd = u32::from(seg.window) << self.snd.wscale;
+            self.snd.max_wnd = self.snd.wnd;
+            self.snd.wl1 = seg.seq;
+            self.snd.wl2 = seg.ack;
+            self.establish();
+        }
+        if !self.process_ack(now, seg) {
+            return None;
+        }
+        if self.state == State::Closed {
+            return None;
+        }
+        // Seventh and eighth steps: text and FIN.
+        self.accept_text(now, seg)
+    }
+
+    /// RFC 7323 §3.2 and §5.3: once timestamps are on, a non-RST segment
+    /// without them is dropped, and PAWS drops old duplicates (with an
+    /// ACK). Returns whether processing continues.
+    fn check_timestamps(&mut self, now: Instant, seg: &Segment<'_>) -> bool {
+        if !self.ts.enabled || seg.has(TcpFlags::RST) {
+            return true;
+        }
+        let Some(ts) = seg.options.timestamps else {
+            return false;
+        };
+        let recent_valid = self.ts.recent_at.is_some_and(|at| now.saturating_since(at) < PAWS_IDLE_LIMIT);
+        if recent_valid && SeqNum::new(ts.tsval).before(SeqNum::new(self.ts.recent)) {
+            self.rcv.ack_now = true;
+            return false;
+        }
+        true
+    }
+
+    /// RFC 9293 §3.10.7.4 first step, for a segment outside the window.
+    fn on_unacceptable(&mut self, now: Instant, seg: &Segment<'_>, window: u32) -> Option<Reset> {
+        if seg.has(TcpFlags::RST) {
+            return None;
+        }
+        if self.state == State::TimeWait && seg.has(TcpFlags::FIN) {
+            // A retransmitted FIN: re-ACK it and restart 2·MSL (§3.10.7.4).
+            self.timers.linger = Some(now + self.cfg.time_wait);
+        }
+        // A zero window still takes ACKs, so probes are answered and the
+        // window can open (§3.10.7.4: "special allowance").
+        if window == 0
+            && seg.seq == self.rcv.nxt
+            && seg.has(TcpFlags::ACK)
+            && self.state != State::SynReceived
+        {
+            self.note_activity(now);
+            self.process_ack(now, seg);
+        }
+        if self.state != State::Closed {
+            self.rcv.ack_now = true;
+        }
+        None
+    }
+
+    /// A received segment shows the peer is alive (keep-alive restarts).
+    fn note_activity(&mut self, now: Instant) {
+        self.keepalive_probes = 0;
+        self.keepalive_due = false;
+        if let (Some(ka), true) =
+            (self.cfg.keepalive, matches!(self.state, State::Established | State::CloseWait))
+        {
+            self.timers.keepalive = Some(now + ka.idle);
+        }
+    }
+
+    /// An acceptable RST with the exact sequence number (RFC 9293
+    /// §3.10.7.4 second step).
+    fn on_reset(&mut self) {
+        match self.state {
+            State::SynReceived if self.passive => self.enter_closed(),
+            State::SynReceived => self.fail(Error::ConnectionRefused),
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                self.fail(Error::ConnectionReset)
+            }
+            _ => self.enter_closed(),
+        }
+    }
+
+    /// RFC 5961 §7: a rate-limited ACK that shows the peer where we are.
+    pub(super) fn challenge_ack(&mut self, now: Instant) {
+        if self.challenge.allow(now, self.cfg.challenge_ack_limit) {
+            self.rcv.ack_now = true;
+        }
+    }
+
+    /// The fifth step: the acknowledgment field. Returns whether the
+    /// segment's processing continues.
+    fn process_ack(&mut self, now: Instant, seg: &Segment<'_>) -> bool {
+        let snd = &self.snd;
+        // RFC 5961 §5.2: (SND.UNA - MAX.SND.WND) <= SEG.ACK <= SND.NXT,
+        // with SND.NXT read as the highest sequence number sent.
+        if seg.ack.after(snd.max) || seg.ack.before(snd.una.sub(snd.max_wnd)) {
+            self.challenge_ack(now);
+            return false;
+        }
+        self.snd.probes = 0;
+        self.last_ack_rx = now;
+        if self.sack && !seg.options.sack.is_empty() {
+            self.snd.sacked.update(&seg.options.sack, self.snd.una, self.snd.max);
+        }
+        let wnd = u32::from(seg.window) << self.snd.wscale;
+        if seg.ack.after(self.snd.una) {
+            self.ack_new_data(now, seg);
+        } else if seg.ack == self.snd.una
+            && seg.payload.is_empty()
+            && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
+            && self.snd.max != self.snd.una
+            && wnd == self.snd.wnd
+            && wnd != 0
+        {
+            self.on_duplicate_ack();
+        }
+        // SND.WL1/WL2 rule: only a newer segment may update the window.
+        if seg.ack.after_or_eq(self.snd.una)
+            && (self.snd.wl1.before(seg.seq)
+                || (self.snd.wl1 == seg.seq && self.snd.wl2.before_or_eq(seg.ack)))
+        {
+            self.snd.wnd = wnd;
+            self.snd.max_wnd = self.snd.max_wnd.max(wnd);
+            self.snd.wl1 = seg.seq;
+            self.snd.wl2 = seg.ack;
+        }
+        self.maybe_enter_recovery(now);
+        self.after_ack(now);
+        true
+    }
+
+    /// RFC 5681 §3.2 / RFC 6582 §3.2 step 2: three duplicate ACKs start fast
+    /// retransmit, unless they only echo the previous recovery. With SACK,
+    /// RFC 6675 §5's IsLost rule (more than 2·SMSS SACKed above SND.UNA)
+    /// starts it too.
+    fn maybe_enter_recovery(&mut self, now: Instant) {
+        let r = &self.snd.recovery;
+        if r.active || !self.snd.una.after_or_eq(r.recover) || self.snd.una == self.snd.max {
+            return;
+        }
+        let sack_lost = self.sack && self.snd.sacked.sacked_bytes() > 2 * self.snd.smss;
+        if r.dup_acks < 3 && !sack_lost {
+            return;
+        }
+        let s = self.sender_state();
+        let r = &mut self.snd.recovery;
+        r.active = true;
+        r.partial_acks = 0;
+        r.recover = self.snd.max;
+        r.sack_based = self.sack && !self.snd.sacked.is_empty();
+        r.high_rxt = self.snd.una;
+        r.retransmit = Some(self.snd.una);
+        self.stats.recoveries += 1;
+        self.cc.on_fast_retransmit(now, s);
+    }
+
+    /// SND.UNA < SEG.ACK: new data (or our SYN or FIN) acknowledged.
+    fn ack_new_data(&mut self, now: Instant, seg: &Segment<'_>) {
+        self.last_ack_rx = now;
+        // Count only data toward congestion control, not our SYN.
+        let syn = u32::from(self.snd.una == self.snd.iss);
+        let acked = seg.ack.distance_from(self.snd.una).saturating_sub(syn);
+        if seg.ack.after(self.snd.buf_seq) {
+            let data = seg.ack.distance_from(self.snd.buf_seq) as usize;
+            let consumed = data.min(self.snd.buf.len());
+            self.snd.buf.consume(consumed);
+            self.snd.buf_seq = self.snd.buf_seq.add_len(consumed);
+        }
+        self.snd.una = seg.ack;
+        if self.snd.nxt.before(self.snd.una) {
+            self.snd.nxt = self.snd.una;
+        }
+        self.snd.sacked.advance(seg.ack);
+        let sample = self.rtt_sample(now, seg);
+        if let Some(r) = sample {
+            self.rtt.sample(r);
+        }
+        self.rtt.reset_backoff();
+        self.snd.retries = 0;
+        self.on_new_ack_congestion(now, seg.ack, acked, sample);
+        // RFC 6298 §5.2-5.3.
+        self.timers.retransmit = (self.snd.una != self.snd.max).then(|| now + self.rtt.rto());
+    }
+
+    /// An RTT measurement from this ACK: from the echoed timestamp (RFC
+    /// 7323 §4), or from the timed segment when timestamps are off (RFC
+    /// 6298 §3, Karn's algorithm: never across a retransmission).
+    fn rtt_sample(&mut self, now: Instant, seg: &Segment<'_>) -> Option<Duration> {
+        if self.ts.enabled {
+            let ts = seg.options.timestamps?;
+            if ts.tsecr == 0 {
+                return None;
+            }
+            let ms = self.tsval(now).wrapping_sub(ts.tsecr);
+            return (ms <= MAX_TS_RTT_MS).then(|| Duration::from_millis(u64::from(ms)));
+        }
+        let (seq, sent) = self.snd.timed?;
+        if seg.ack.after(seq) {
+            self.snd.timed = None;
+            return Some(now.saturating_since(sent));
+        }
+        None
+    }
+
+    /// RFC 5681 §3 and RFC 6582 §3.2 steps 4-5 for an ACK of new data.
+    fn on_new_ack_congestion(&mut self, now: Instant, ack: SeqNum, acked: u32, rtt: Option<Duration>) {
+        let r = &mut self.snd.recovery;
+        if r.active {
+            if ack.after_or_eq(r.recover) {
+                r.active = false;
+                r.dup_acks = 0;
+                r.retransmit = None;
+                let s = self.sender_state();
+                self.cc.on_recovery_exit(s);
+            } else if r.sack_based {
+                // The scoreboard drives retransmission (RFC 6675 §5 step C).
+                r.partial_acks += 1;
+                r.high_rxt = r.high_rxt.max(ack);
+            } else {
+                // RFC 6582 §3.2 step 5: a partial ACK retransmits the next
+                // unacknowledged segment and deflates the window.
+                r.partial_acks += 1;
+                r.retransmit = Some(ack);
+                r.high_rxt = r.high_rxt.max(ack);
+                let s = self.sender_state();
+                self.cc.on_partial_ack(acked, s);
+            }
+        } else {
+            r.dup_acks = 0;
+            let s = self.sender_state();
+            self.cc.on_ack(now, acked, rtt, s);
+        }
+    }
+
+    /// RFC 5681 §3.2 step 4: a duplicate ACK (inflating the window in a
+    /// NewReno recovery).
+    fn on_duplicate_ack(&mut self) {
+        self.stats.dup_acks += 1;
+        let s = self.sender_state();
+        let r = &mut self.snd.recovery;
+        r.dup_acks += 1;
+        if r.active && !r.sack_based {
+            self.cc.on_recovery_dup_ack(s);
+        }
+    }
+
+    /// State changes that follow the ACK of our FIN (RFC 9293 §3.10.7.4
+    /// fifth step), and the persist timer.
+    fn after_ack(&mut self, now: Instant) {
+        let fin_acked = self.fin_seq().is_some_and(|f| self.snd.una.after(f));
+        match self.state {
+            State::FinWait1 if fin_acked => {
+                self.state = State::FinWait2;
+                if self.orphaned {
+                    self.timers.linger = Some(now + self.cfg.fin_wait2_timeout);
+                }
+            }
+            State::Closing if fin_acked => self.enter_time_wait(now),
+            State::LastAck if fin_acked => self.enter_closed(),
+            _ => {}
+        }
+        if self.snd.wnd > 0 {
+            self.timers.persist = None;
+        }
+    }
+
+    pub(super) fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        let ack_now = self.rcv.ack_now;
+        self.timers.clear();
+        self.rcv.ack_now = ack_now;
+        self.timers.linger = Some(now + self.cfg.time_wait);
+    }
+
+    /// Seventh and eighth steps: segment text and FIN.
+    fn accept_text(&mut self, now: Instant, seg: &Segment<'_>) -> Option<Reset> {
+        let mut seq = seg.seq;
+        if seg.has(TcpFlags::SYN) {
+            seq = seq.add(1);
+        }
+        let fin_seq = seq.add_len(seg.payload.len());
+        let mut payload = seg.payload;
+        if seq.before(self.rcv.nxt) {
+            let skip = (self.rcv.nxt.distance_from(seq) as usize).min(payload.len());
+            payload = &payload[skip..];
+            seq = self.rcv.nxt;
+        }
+        if !payload.is_empty() && self.state.can_receive() {
+            if self.orphaned {
+                // RFC 1122 §4.2.2.13: data after CLOSE is lost; say so.
+                let rst = Reset { tuple: self.tuple, seq: self.snd.max, ack: None };
+                self.enter_closed();
+                return Some(rst);
+            }
+            self.store_text(now, seq, payload);
+        }
+        if seg.has(TcpFlags::FIN) && fin_seq.after_or_eq(self.rcv.nxt) && self.state.can_receive() {
+            self.rcv.fin = Some(fin_seq);
+        }
+        self.try_consume_fin(now);
+        None
+    }
+
+    /// Stores in-window bytes and decides when to acknowledge them
+    /// (RFC 9293 §3.8.6.3, RFC 5681 §4.2: every second full segment at
+    /// least, at once for out-of-order data and for gap fills).
+    fn store_text(&mut self, now: Instant, seq: SeqNum, payload: &[u8]) {
+        let offset = seq.distance_from(self.rcv.nxt) as usize;
+        let had_gap = self.rcv.buf.has_out_of_order();
+        self.rcv.seg_size = self.rcv.seg_size.max((payload.len() as u32).min(self.rcv.mss));
+        let accepted = self.rcv.buf.write_at(offset, payload);
+        self.rcv.nxt = self.rcv.nxt.add_len(accepted.advanced);
+        if self.rcv.shut {
+            self.rcv.buf.discard_readable();
+        }
+        if offset > 0 || had_gap || !accepted.stored || accepted.advanced < payload.len() {
+            self.rcv.ack_now = true;
+            return;
+        }
+        self.rcv.unacked = self.rcv.unacked.saturating_add(accepted.advanced as u32);
+        if self.rcv.unacked >= 2 * self.rcv.seg_size {
+            self.rcv.ack_now = true;
+        } else if self.timers.delayed_ack.is_none() {
+            self.timers.delayed_ack = Some(now + self.cfg.delayed_ack);
+        }
+    }
+
+    /// Eighth step: the FIN, once everything before it has arrived.
+    fn try_consume_fin(&mut self, now: Instant) {
+        if self.rcv.fin != Some(self.rcv.nxt) || !self.state.can_receive() {
+            return;
+        }
+        self.rcv.nxt = self.rcv.nxt.add(1);
+        self.rcv.ack_now = true;
+        self.timers.keepalive = None;
+        match self.state {
+            State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                let fin_acked = self.fin_seq().is_some_and(|f| self.snd.una.after(f));
+                if fin_acked {
+                    self.enter_time_wait(now);
+                } else {
+                    self.state = State::Closing;
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    /// Whether the delayed-ACK deadline has passed.
+    pub(super) fn delayed_ack_due(&self, now: Instant) -> bool {
+        timers::expired(self.timers.delayed_ack, now)
+    }
+}
+
+/// RFC 9293 §3.10.7.4 first step: the four cases of segment acceptability.
+pub(super) fn acceptable(seg: &Segment<'_>, rcv_nxt: SeqNum, rcv_wnd: u32) -> bool {
+    let len = seg.len();
+    let end = rcv_nxt.add(rcv_wnd);
+    match (len, rcv_wnd) {
+        (0, 0) => seg.seq == rcv_nxt,
+        (0, _) => seg.seq.in_range(rcv_nxt, end),
+        (_, 0) => false,
+        (_, _) => seg.seq.in_range(rcv_nxt, end) || seg.seq.add(len - 1).in_range(rcv_nxt, end),
+    }
+}
+
+impl Connection {
+    /// RFC 9293 §3.10.7.4 (TIME-WAIT) with RFC 6191: a new SYN for this
+    /// 4-tuple may reopen it when its sequence number (or timestamp) is
+    /// beyond the old incarnation's.
+    pub fn time_wait_accepts_syn(&self, seg: &Segment<'_>) -> bool {
+        if self.state != State::TimeWait || !seg.has(TcpFlags::SYN) || seg.has(TcpFlags::ACK) {
+            return false;
+        }
+        match (self.ts.enabled, seg.options.timestamps) {
+            (true, Some(ts)) => SeqNum::new(ts.tsval).after(SeqNum::new(self.ts.recent)),
+            _ => seg.seq.after(self.rcv.nxt),
+        }
+    }
+}

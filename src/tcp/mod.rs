@@ -1,0 +1,126 @@
+//! One TCP connection's state machine (RFC 9293), sans-IO.
+//!
+//! A [`Connection`] takes segments in ([`Connection::handle_segment`]),
+//! hands segments out ([`Connection::poll_transmit`]), reports its next
+//! deadline ([`Connection::poll_timeout`]) and is told when it passes
+//! ([`Connection::handle_timeout`]). The application side is
+//! [`Connection::send`], [`Connection::recv`], [`Connection::shutdown`],
+//! [`Connection::close`] and [`Connection::abort`].
+//!
+//! Submodules hold one concept each: sequence numbers ([`seq`]), the
+//! buffers, the RTT estimator, congestion control, ISNs, timers, and the
+//! input and output halves of the state machine.
+
+pub mod assembler;
+pub mod config;
+pub mod congestion;
+mod connection;
+mod input;
+pub mod isn;
+mod output;
+pub mod recv_buffer;
+pub mod rtt;
+pub mod sack;
+pub mod send_buffer;
+pub mod seq;
+pub mod state;
+pub mod timers;
+
+use core::net::SocketAddrV4;
+
+use bitflags::bitflags;
+
+pub use config::{Keepalive, TcpConfig};
+pub use connection::{ConnStats, Connection};
+pub use output::{Transmit, TxLimits, emit_reset};
+pub use seq::SeqNum;
+pub use state::State;
+
+use crate::wire::{TcpFlags, TcpOptions, TcpSegment};
+
+/// A connection's endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FourTuple {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+}
+
+/// A received segment as the state machine sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    pub flags: TcpFlags,
+    /// The window field as received (unscaled).
+    pub window: u16,
+    pub options: TcpOptions,
+    pub payload: &'a [u8],
+}
+
+impl<'a> Segment<'a> {
+    /// Wraps a parsed wire segment.
+    pub fn from_wire(seg: &TcpSegment<'a>) -> Segment<'a> {
+        Segment {
+            seq: SeqNum::new(seg.repr.seq),
+            ack: SeqNum::new(seg.repr.ack),
+            flags: seg.repr.flags,
+            window: seg.repr.window,
+            options: seg.repr.options,
+            payload: seg.payload,
+        }
+    }
+
+    /// SEG.LEN of RFC 9293 §3.4: payload plus one for each of SYN and FIN.
+    pub fn len(&self) -> u32 {
+        self.payload.len() as u32
+            + u32::from(self.flags.contains(TcpFlags::SYN))
+            + u32::from(self.flags.contains(TcpFlags::FIN))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn has(&self, flag: TcpFlags) -> bool {
+        self.flags.contains(flag)
+    }
+}
+
+/// A reset the connection asks the stack to send on its behalf (the
+/// connection may already be closed when it is sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reset {
+    pub tuple: FourTuple,
+    pub seq: SeqNum,
+    /// `Some` sets the ACK bit with this acknowledgment number.
+    pub ack: Option<SeqNum>,
+}
+
+bitflags! {
+    /// What a socket is ready for. Level-triggered: each flag says what is
+    /// true now.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct Readiness: u8 {
+        /// `recv` (or `accept`) will not block: data, end of stream, or an
+        /// error is waiting.
+        const READABLE = 0x01;
+        /// `send` will not block: buffer room, or an error.
+        const WRITABLE = 0x02;
+        /// The peer finished sending (FIN received) or the connection ended.
+        const READ_CLOSED = 0x04;
+        /// No more data can be sent.
+        const WRITE_CLOSED = 0x08;
+        /// An error is pending (reset, refused, timed out).
+        const ERROR = 0x10;
+        /// The connection has been established (the handshake completed).
+        const CONNECTED = 0x20;
+    }
+}
+
+/// How to shut a connection down (as `std::net::Shutdown`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    Read,
+    Write,
+    Both,
+}

@@ -1,0 +1,196 @@
+//! The receive buffer: in-order bytes waiting for the application, and
+//! out-of-order bytes waiting for the gap before them to fill (RFC 9293
+//! §3.10.7.4, "segment text").
+
+use super::assembler::{Assembler, Range};
+
+/// Most separate out-of-order ranges held at once; a segment that would
+/// need more is dropped (the peer retransmits it).
+const MAX_OUT_OF_ORDER_RANGES: usize = 32;
+
+/// A bounded ring of bytes addressed by stream offset (bytes since the
+/// start of the stream). Bytes `[read_offset, in_order_end)` are readable;
+/// bytes beyond `in_order_end` are held out of order. Storage is allocated
+/// on first use.
+#[derive(Debug)]
+pub struct RecvBuffer {
+    storage: Vec<u8>,
+    capacity: usize,
+    /// Stream offset of the first unread byte.
+    read_offset: u64,
+    /// Stream offset one past the last in-order byte.
+    in_order_end: u64,
+    out_of_order: Assembler,
+}
+
+/// What [`RecvBuffer::write_at`] did with a segment's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// How far the in-order point moved (new readable bytes).
+    pub advanced: usize,
+    /// Whether the bytes were stored at all (false: no room to track them).
+    pub stored: bool,
+}
+
+impl RecvBuffer {
+    pub fn new(capacity: usize) -> RecvBuffer {
+        RecvBuffer {
+            storage: Vec::new(),
+            capacity: capacity.max(1),
+            read_offset: 0,
+            in_order_end: 0,
+            out_of_order: Assembler::new(MAX_OUT_OF_ORDER_RANGES),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Bytes ready for the application.
+    pub fn readable(&self) -> usize {
+        (self.in_order_end - self.read_offset) as usize
+    }
+
+    /// Room beyond the in-order point: the largest window we may offer.
+    pub fn window(&self) -> usize {
+        self.capacity - self.readable()
+    }
+
+    /// Stream offset one past the last in-order byte.
+    pub fn in_order_end(&self) -> u64 {
+        self.in_order_end
+    }
+
+    /// Whether out-of-order data is held.
+    pub fn has_out_of_order(&self) -> bool {
+        !self.out_of_order.is_empty()
+    }
+
+    /// Out-of-order ranges, most recent first (RFC 2018 §4).
+    pub fn sack_ranges(&self) -> impl Iterator<Item = Range> + '_ {
+        self.out_of_order.sack_order()
+    }
+
+    /// Stores `data`, which starts `offset` bytes past the in-order point,
+    /// clipped to the window. Bytes already held are written again with the
+    /// same stream positions, so overlap never duplicates or reorders data.
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Accepted {
+        let window = self.window();
+        if offset >= window || data.is_empty() {
+            return Accepted { advanced: 0, stored: data.is_empty() };
+        }
+        let data = &data[..data.len().min(window - offset)];
+        let start = self.in_order_end + offset as u64;
+        let end = start + data.len() as u64;
+        if offset > 0 && !self.out_of_order.insert(start, end) {
+            return Accepted { advanced: 0, stored: false };
+        }
+        if self.storage.is_empty() {
+            self.storage = vec![0; self.capacity];
+        }
+        let at = (start % self.capacity as u64) as usize;
+        let first = data.len().min(self.capacity - at);
+        self.storage[at..at + first].copy_from_slice(&data[..first]);
+        self.storage[..data.len() - first].copy_from_slice(&data[first..]);
+        let before = self.in_order_end;
+        if offset == 0 {
+            self.in_order_end = end;
+        }
+        if let Some(new_end) = self.out_of_order.pop_front(self.in_order_end) {
+            self.in_order_end = self.in_order_end.max(new_end);
+        }
+        Accepted { advanced: (self.in_order_end - before) as usize, stored: true }
+    }
+
+    /// Copies readable bytes into `buf`, returning how many.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.readable());
+        if n == 0 {
+            return 0;
+        }
+        let at = (self.read_offset % self.capacity as u64) as usize;
+        let first = n.min(self.capacity - at);
+        buf[..first].copy_from_slice(&self.storage[at..at + first]);
+        buf[first..n].copy_from_slice(&self.storage[..n - first]);
+        self.read_offset += n as u64;
+        n
+    }
+
+    /// Throws away all readable bytes (after `shutdown(Read)`).
+    pub fn discard_readable(&mut self) -> usize {
+        let n = self.readable();
+        self.read_offset = self.in_order_end;
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn in_order_and_gap_fill() {
+        let mut b = RecvBuffer::new(16);
+        assert_eq!(b.write_at(0, b"abc"), Accepted { advanced: 3, stored: true });
+        assert_eq!(b.write_at(3, b"ghi"), Accepted { advanced: 0, stored: true });
+        assert!(b.has_out_of_order());
+        assert_eq!(b.write_at(0, b"def"), Accepted { advanced: 6, stored: true });
+        let mut out = [0; 32];
+        assert_eq!(b.read(&mut out), 9);
+        assert_eq!(&out[..9], b"abcdefghi");
+        assert_eq!(b.window(), 16);
+    }
+
+    #[test]
+    fn clipped_to_window() {
+        let mut b = RecvBuffer::new(4);
+        assert_eq!(b.write_at(0, b"abcdef").advanced, 4);
+        assert_eq!(b.write_at(0, b"x").advanced, 0);
+        let mut out = [0; 2];
+        b.read(&mut out);
+        assert_eq!(b.write_at(0, b"efgh").advanced, 2);
+        let mut out = [0; 8];
+        assert_eq!(b.read(&mut out), 4);
+        assert_eq!(&out[..4], b"cdef");
+    }
+
+    proptest! {
+        /// Any arrival order and overlap of a stream's segments delivers
+        /// every byte exactly once, in order.
+        #[test]
+        fn exactly_once_in_order(
+            cuts in proptest::collection::vec((0usize..300, 1usize..60), 1..60),
+            cap in 16usize..128,
+        ) {
+            let stream: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+            let mut b = RecvBuffer::new(cap);
+            let mut got = Vec::new();
+            let mut segs: Vec<(usize, usize)> = cuts.into_iter()
+                .map(|(s, l)| (s, (s + l).min(stream.len()))).collect();
+            // Finish with the whole stream in order so the end is reached.
+            segs.extend((0..stream.len()).step_by(10).map(|s| (s, (s + 10).min(stream.len()))));
+            let mut buf = [0u8; 7];
+            for (s, e) in segs {
+                loop {
+                    let pos = b.in_order_end() as usize;
+                    if e > pos {
+                        let (from, off) = if s >= pos { (s, s - pos) } else { (pos, 0) };
+                        b.write_at(off, &stream[from..e]);
+                    }
+                    let n = b.read(&mut buf);
+                    got.extend_from_slice(&buf[..n]);
+                    if n == 0 || (b.in_order_end() as usize) >= e { break; }
+                }
+            }
+            loop {
+                let n = b.read(&mut buf);
+                if n == 0 { break; }
+                got.extend_from_slice(&buf[..n]);
+            }
+            prop_assert_eq!(&got[..], &stream[..got.len()]);
+            prop_assert_eq!(got.len(), stream.len());
+        }
+    }
+}
