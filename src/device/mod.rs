@@ -1,9 +1,11 @@
 //! Links that carry IP packets to and from the engine.
 //!
+//! - [`gso`]: software segmentation of TSO super-segments;
 //! - [`sim`]: a simulated point-to-point link with a virtual clock and
 //!   seeded faults (loss, reordering, duplication, corruption, delay with
 //!   jitter, a bandwidth limit with a drop-tail queue).
 //!
 //! The TUN device joins this module with the reactor.
 
+pub mod gso;
 pub mod sim;

@@ -12,6 +12,9 @@
 
 pub mod apps;
 
+use std::collections::VecDeque;
+
+use crate::device::gso;
 use crate::device::sim::{LinkConfig, LinkStats, SimLink};
 use crate::stack::{Stack, StackConfig};
 use crate::time::Instant;
@@ -29,7 +32,13 @@ pub struct Network {
     buf: Vec<u8>,
     /// When set, every packet handed to a link is described here.
     pub trace: Option<Vec<String>>,
+    /// When set, copies of the most recent packets handed to links (up to
+    /// [`CAPTURE_LEN`]), oldest first, with the sending host's index.
+    pub capture: Option<VecDeque<(usize, Vec<u8>)>>,
 }
+
+/// How many packets [`Network::capture`] keeps.
+pub const CAPTURE_LEN: usize = 64;
 
 impl Network {
     /// Joins two stacks by links with the given fault models; `seed`
@@ -43,6 +52,7 @@ impl Network {
             links: [SimLink::new(ab, seed ^ 0x5eed_0001), SimLink::new(ba, seed ^ 0x5eed_0002)],
             buf: vec![0; BUF_LEN],
             trace: None,
+            capture: None,
         }
     }
 
@@ -54,7 +64,21 @@ impl Network {
                 if let Some(trace) = self.trace.as_mut() {
                     trace.push(format!("{:?} {}->{} {}", self.now, i, 1 - i, describe(packet)));
                 }
-                self.links[i].send(self.now, packet);
+                if let Some(capture) = self.capture.as_mut() {
+                    if capture.len() == CAPTURE_LEN {
+                        capture.pop_front();
+                    }
+                    capture.push_back((i, packet.to_vec()));
+                }
+                let (now, link) = (self.now, &mut self.links[i]);
+                match tx.gso_size {
+                    // The device cuts super-segments the link cannot carry.
+                    Some(mss) if packet.len() > link.config().mtu => {
+                        gso::segment(packet, usize::from(mss), |p| link.send(now, p))
+                            .expect("the engine emitted a malformed super-segment");
+                    }
+                    _ => link.send(now, packet),
+                }
             }
         }
     }

@@ -66,9 +66,15 @@ impl SocketSet {
     pub fn insert(&mut self, socket: Socket) -> SocketHandle {
         self.live += 1;
         if let Some(index) = self.free.pop() {
+            // The queues may still name this index from its previous
+            // socket; clearing the flags lets the new one be queued again
+            // (a stale queue entry is skipped or is merely a spare poll).
             let slot = &mut self.slots[index as usize];
             slot.socket = Some(socket);
             slot.reported = Readiness::empty();
+            slot.tx_queued = false;
+            slot.event_queued = false;
+            slot.armed = None;
             return SocketHandle { index, generation: slot.generation };
         }
         let index = self.slots.len() as u32;

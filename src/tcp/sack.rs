@@ -68,11 +68,9 @@ impl Scoreboard {
         let before = self.ranges.len();
         self.ranges.retain(|r| r.1.after(una));
         let mut changed = before != self.ranges.len();
-        if let Some(first) = self.ranges.first_mut() {
-            if first.0.before(una) {
-                first.0 = una;
-                changed = true;
-            }
+        if let Some(first) = self.ranges.first_mut().filter(|f| f.0.before(una)) {
+            first.0 = una;
+            changed = true;
         }
         if changed {
             self.recount();

@@ -28,6 +28,11 @@ fn random_link(rng: &mut Rng, heavy: bool) -> LinkConfig {
         corrupt: if rng.chance(0.3) { rng.next_f64() * 0.05 } else { 0.0 },
         ..LinkConfig::default()
     };
+    if rng.chance(0.2) {
+        // A link that carries super-segments whole, as a TUN hands the
+        // kernel's GSO packets to the engine.
+        cfg.mtu = 65_535 + 100;
+    }
     if rng.chance(0.4) {
         cfg.bandwidth_bps = Some(rng.range_u64(2_000_000..=100_000_000));
         cfg.queue_bytes = rng.range_u64(16_384..=262_144) as usize;

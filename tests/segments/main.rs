@@ -1,0 +1,22 @@
+//! Segment-level tests of the TCP engine: crafted segments go in at
+//! explicit virtual times, and the exact segments that come out are
+//! asserted against the RFCs (RFC 9293, 5961, 6298, 5681/6582, 7323, 2018,
+//! 6528, 1122). See `harness.rs` for the driver.
+
+mod harness;
+
+mod acceptability;
+mod close;
+mod congestion;
+mod delack;
+mod handshake;
+mod isn;
+mod keepalive;
+mod listener;
+mod nagle;
+mod options;
+mod reassembly;
+mod reset;
+mod retransmit;
+mod timewait;
+mod window;
