@@ -17,6 +17,7 @@ use trust::device::sim::LinkConfig;
 use trust::sim::Network;
 use trust::sim::apps::{BulkReceiver, BulkSender};
 use trust::stack::StackConfig;
+use trust::tcp::congestion::Algorithm;
 use trust::tcp::isn::IsnKey;
 use trust::time::Instant;
 
@@ -26,11 +27,24 @@ const MSS: f64 = 1448.0;
 
 struct Case {
     name: &'static str,
+    algorithm: Algorithm,
     bandwidth_bps: u64,
     rtt: Duration,
     queue: usize,
     loss: f64,
     target: Target,
+}
+
+impl Case {
+    fn new(
+        name: &'static str,
+        algorithm: Algorithm,
+        link: (u64, Duration, usize, f64),
+        target: Target,
+    ) -> Case {
+        let (bandwidth_bps, rtt, queue, loss) = link;
+        Case { name, algorithm, bandwidth_bps, rtt, queue, loss, target }
+    }
 }
 
 enum Target {
@@ -45,10 +59,11 @@ enum Target {
 fn transfer(case: &Case, seed: u64) -> f64 {
     let a = Ipv4Addr::new(10, 0, 0, 1);
     let b = Ipv4Addr::new(10, 0, 0, 2);
-    let hosts = [
+    let mut hosts = [
         StackConfig::with_key(a, IsnKey::from_seed(seed)),
         StackConfig::with_key(b, IsnKey::from_seed(!seed)),
     ];
+    hosts[0].tcp.congestion = case.algorithm;
     let link = LinkConfig {
         delay: case.rtt / 2,
         loss: case.loss,
@@ -72,6 +87,16 @@ fn transfer(case: &Case, seed: u64) -> f64 {
             r.received == BYTES
         })
     });
+    if std::env::var_os("GOODPUT_DEBUG").is_some() {
+        let conn = net.hosts[0].connection(c).expect("connection");
+        eprintln!(
+            "{}: {:?} cwnd/ssthresh {:?} srtt {:?}",
+            case.name,
+            conn.stats(),
+            conn.congestion_window(),
+            conn.srtt()
+        );
+    }
     let r = rx.expect("accepted");
     assert!(done && r.mismatch.is_none() && r.hash == tx.hash, "transfer incomplete or corrupt");
     BYTES as f64 / net.now.saturating_since(start).as_secs_f64()
@@ -80,53 +105,41 @@ fn transfer(case: &Case, seed: u64) -> f64 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let seeds: u64 = if quick { 3 } else { 10 };
+    let link = |rtt, queue, loss| (10_000_000, ms(rtt), queue, loss);
     let cases = [
-        Case {
-            name: "100ms RTT, 0% loss",
-            bandwidth_bps: 10_000_000,
-            rtt: ms(100),
-            queue: 131_072,
-            loss: 0.0,
-            target: Target::None,
-        },
-        Case {
-            name: "100ms RTT, 1% loss",
-            bandwidth_bps: 10_000_000,
-            rtt: ms(100),
-            queue: 131_072,
-            loss: 0.01,
-            target: Target::None,
-        },
-        Case {
-            name: "100ms RTT, 5% loss",
-            bandwidth_bps: 10_000_000,
-            rtt: ms(100),
-            queue: 131_072,
-            loss: 0.05,
-            target: Target::None,
-        },
-        Case {
-            name: "50ms RTT, 64KiB queue, 0% loss",
-            bandwidth_bps: 10_000_000,
-            rtt: ms(50),
-            queue: 65_536,
-            loss: 0.0,
-            target: Target::Capacity(0.85),
-        },
-        Case {
-            name: "50ms RTT, 64KiB queue, 1% loss",
-            bandwidth_bps: 10_000_000,
-            rtt: ms(50),
-            queue: 65_536,
-            loss: 0.01,
-            target: Target::Mathis(0.8),
-        },
+        Case::new("100ms RTT, 0% loss", Algorithm::NewReno, link(100, 131_072, 0.0), Target::None),
+        Case::new("100ms RTT, 1% loss", Algorithm::NewReno, link(100, 131_072, 0.01), Target::None),
+        Case::new("100ms RTT, 5% loss", Algorithm::NewReno, link(100, 131_072, 0.05), Target::None),
+        Case::new(
+            "50ms RTT, 64KiB queue, 0% loss",
+            Algorithm::NewReno,
+            link(50, 65_536, 0.0),
+            Target::Capacity(0.85),
+        ),
+        Case::new(
+            "50ms RTT, 64KiB queue, 1% loss",
+            Algorithm::NewReno,
+            link(50, 65_536, 0.01),
+            Target::Mathis(0.8),
+        ),
+        Case::new(
+            "CUBIC 50ms RTT, 64KiB queue, 0% loss",
+            Algorithm::Cubic,
+            link(50, 65_536, 0.0),
+            Target::None,
+        ),
+        Case::new(
+            "CUBIC 50ms RTT, 64KiB queue, 1% loss",
+            Algorithm::Cubic,
+            link(50, 65_536, 0.01),
+            Target::None,
+        ),
     ];
     println!(
-        "10 MiB transfers, {seeds} seeds each, loss on both links; goodput in Mbit/s of payload per virtual second"
+        "10 MiB transfers (NewReno unless named), {seeds} seeds each, loss on both links;\ngoodput in Mbit/s of payload per virtual second"
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}",
+        "{:<38} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}",
         "link", "min", "mean", "max", "capacity", "target", "result"
     );
     let mut missed = 0;
@@ -151,12 +164,12 @@ fn main() {
             None => "",
         };
         println!(
-            "{:<34} {min:>9.3} {mean:>9.3} {max:>9.3} {capacity:>10.3} {:>10} {result:>8}",
+            "{:<38} {min:>9.3} {mean:>9.3} {max:>9.3} {capacity:>10.3} {:>10} {result:>8}",
             case.name,
             target.map_or(label.clone(), |t| format!("{t:.3}")),
         );
         if case.loss > 0.0 {
-            println!("{:<34} Mathis estimate {mathis:.3} Mbit/s (MSS {MSS} B)", "");
+            println!("{:<38} Mathis estimate {mathis:.3} Mbit/s (MSS {MSS} B)", "");
         }
     }
     if missed > 0 {

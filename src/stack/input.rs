@@ -99,14 +99,16 @@ impl Stack {
         if !seg.has(TcpFlags::SYN) {
             return;
         }
-        let room = self.sockets.listener_mut(listener).is_some_and(|l| l.has_room());
-        if !room || self.check_capacity().is_err() {
+        let full = self.sockets.len() >= self.cfg.max_sockets;
+        let Some(l) = self.sockets.listener_mut(listener) else { return };
+        if !l.has_room() || full {
             self.stats.syn_dropped += 1;
             return;
         }
         let iss = self.isn.isn(tuple.local, tuple.remote, now);
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
-        let conn = Connection::accept(now, tuple, iss, offset, self.cfg.mtu, &self.cfg.tcp, seg);
+        let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
+        let conn = Connection::accept(now, tuple, iss, offset, self.cfg.mtu, cfg, seg);
         debug_assert_eq!(conn.state(), State::SynReceived);
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
         self.connections.insert(tuple, h.index);

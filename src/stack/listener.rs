@@ -2,6 +2,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use crate::tcp::TcpConfig;
+
 /// A listening port. Its backlog bounds half-open connections (the SYN
 /// queue) and established-but-unaccepted ones (the accept queue)
 /// together: a SYN that would exceed it is dropped, and the peer's SYN
@@ -14,11 +16,19 @@ pub struct Listener {
     pub half_open: HashSet<u32>,
     /// Established connections waiting for `accept`, by slot index.
     pub accept_queue: VecDeque<u32>,
+    /// Settings for accepted connections, if not the stack's defaults.
+    pub tcp: Option<Box<TcpConfig>>,
 }
 
 impl Listener {
-    pub fn new(port: u16, backlog: usize) -> Listener {
-        Listener { port, backlog: backlog.max(1), half_open: HashSet::new(), accept_queue: VecDeque::new() }
+    pub fn new(port: u16, backlog: usize, tcp: Option<TcpConfig>) -> Listener {
+        Listener {
+            port,
+            backlog: backlog.max(1),
+            half_open: HashSet::new(),
+            accept_queue: VecDeque::new(),
+            tcp: tcp.map(Box::new),
+        }
     }
 
     /// Whether another SYN may open a connection.

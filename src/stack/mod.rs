@@ -37,7 +37,7 @@ use self::sockets::{Socket, SocketSet, TcpSocket, readiness_of};
 use self::timers::TimerQueue;
 use crate::error::Error;
 use crate::tcp::isn::{IsnGenerator, IsnKey};
-use crate::tcp::{Connection, FourTuple, Readiness, Shutdown, State, TcpConfig, TxLimits};
+use crate::tcp::{Connection, FourTuple, Readiness, Reset, Shutdown, State, TcpConfig, TxLimits};
 use crate::time::Instant;
 use crate::wire::{RxChecksum, TxChecksum};
 
@@ -137,6 +137,8 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// A stack for `cfg`. Its TCP defaults should pass
+    /// [`TcpConfig::validate`]; out-of-range values are clamped.
     pub fn new(cfg: StackConfig) -> Stack {
         let isn = IsnGenerator::new(cfg.isn_key);
         let (lo, hi) = cfg.ephemeral_ports;
@@ -184,14 +186,27 @@ impl Stack {
 
     /// Starts listening on `port` of the interface address (0 picks a free
     /// ephemeral port). `backlog` bounds half-open plus unaccepted
-    /// connections.
+    /// connections, which get the stack's default [`TcpConfig`].
     pub fn listen(&mut self, port: u16, backlog: usize) -> Result<SocketHandle, Error> {
+        self.listen_with(port, backlog, None)
+    }
+
+    /// As [`Stack::listen`], with the settings accepted connections get.
+    pub fn listen_with(
+        &mut self,
+        port: u16,
+        backlog: usize,
+        tcp: Option<TcpConfig>,
+    ) -> Result<SocketHandle, Error> {
+        if let Some(cfg) = &tcp {
+            cfg.validate()?;
+        }
         let port = if port == 0 { self.free_port(None)? } else { port };
         if self.listeners.contains_key(&port) {
             return Err(Error::AddrInUse);
         }
         self.check_capacity()?;
-        let h = self.sockets.insert(Socket::Listener(Listener::new(port, backlog)));
+        let h = self.sockets.insert(Socket::Listener(Listener::new(port, backlog, tcp)));
         self.listeners.insert(port, h.index);
         Ok(h)
     }
@@ -209,23 +224,30 @@ impl Stack {
         self.sockets.handle(index).ok_or(Error::InvalidHandle)
     }
 
-    /// Active open to `remote` from an ephemeral port. The handle is ready
-    /// at once; [`Readiness::CONNECTED`] or an error follows.
+    /// Active open to `remote` from an ephemeral port, with the stack's
+    /// default settings. The handle is usable at once (data written now is
+    /// sent once the handshake completes); [`Readiness::CONNECTED`] or an
+    /// error follows.
     pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
-        let port = self.free_port(Some(remote))?;
-        self.connect_from(now, port, remote)
+        self.connect_with(now, remote, 0, None)
     }
 
-    /// Active open from a given local port.
-    pub fn connect_from(
+    /// Active open from `local_port` (0 picks an ephemeral port), with
+    /// `tcp` settings instead of the stack's defaults if given.
+    pub fn connect_with(
         &mut self,
         now: Instant,
-        port: u16,
         remote: SocketAddrV4,
+        local_port: u16,
+        tcp: Option<TcpConfig>,
     ) -> Result<SocketHandle, Error> {
-        if port == 0 || remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
+        if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
             return Err(Error::InvalidInput);
         }
+        if let Some(cfg) = &tcp {
+            cfg.validate()?;
+        }
+        let port = if local_port == 0 { self.free_port(Some(remote))? } else { local_port };
         let tuple = FourTuple { local: SocketAddrV4::new(self.cfg.addr, port), remote };
         if self.connections.contains_key(&tuple) {
             return Err(Error::AddrInUse);
@@ -233,7 +255,8 @@ impl Stack {
         self.check_capacity()?;
         let iss = self.isn.isn(tuple.local, tuple.remote, now);
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
-        let conn = Connection::connect(tuple, iss, offset, self.cfg.mtu, &self.cfg.tcp);
+        let cfg = tcp.as_ref().unwrap_or(&self.cfg.tcp);
+        let conn = Connection::connect(tuple, iss, offset, self.cfg.mtu, cfg);
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: None }));
         self.connections.insert(tuple, h.index);
         self.after_io(h.index);
@@ -311,6 +334,19 @@ impl Stack {
         })
     }
 
+    /// Turns keep-alive probing on (with its timing) or off.
+    pub fn set_keepalive(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        keepalive: Option<crate::tcp::Keepalive>,
+    ) -> Result<(), Error> {
+        self.with_conn(h, |c| {
+            c.set_keepalive(now, keepalive);
+            Ok(())
+        })
+    }
+
     /// Whether everything sent on `h` has been acknowledged.
     pub fn all_acknowledged(&self, h: SocketHandle) -> Result<bool, Error> {
         self.connection(h).map(Connection::all_acknowledged)
@@ -351,29 +387,30 @@ impl Stack {
     /// resets every connection it opened that was not accepted. The handle
     /// is invalid afterwards.
     pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
-        let slot = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
-        match slot.socket.as_mut() {
-            Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => {
-                let rst = t.conn.close(now);
-                self.queue_reset(rst);
-                self.after_io(h.index);
-                Ok(())
-            }
-            Some(Socket::Listener(_)) => {
-                self.close_listener(h.index);
-                Ok(())
-            }
-            _ => Err(Error::InvalidHandle),
-        }
+        self.release_handle(h, |c| c.close(now))
     }
 
-    /// Resets a connection at once (RFC 9293 §3.10.5) and frees the handle.
+    /// Resets a connection at once (RFC 9293 §3.10.5) and frees the
+    /// handle; for a listener, the same as [`Stack::close`].
     pub fn abort(&mut self, h: SocketHandle) -> Result<(), Error> {
+        self.release_handle(h, |c| {
+            let rst = c.abort();
+            c.close(Instant::ZERO);
+            rst
+        })
+    }
+
+    /// Ends the application's hold on `h`: `finish` closes or aborts a
+    /// connection; a listener is closed.
+    fn release_handle(
+        &mut self,
+        h: SocketHandle,
+        finish: impl FnOnce(&mut Connection) -> Option<Reset>,
+    ) -> Result<(), Error> {
         let slot = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
         match slot.socket.as_mut() {
             Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => {
-                let rst = t.conn.abort();
-                t.conn.close(Instant::ZERO);
+                let rst = finish(&mut t.conn);
                 self.queue_reset(rst);
                 self.after_io(h.index);
                 Ok(())

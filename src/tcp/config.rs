@@ -3,6 +3,7 @@
 use core::time::Duration;
 
 use super::congestion::Algorithm;
+use crate::error::Error;
 
 /// Settings of one TCP connection. The stack hands a copy to every new
 /// connection; [`TcpConfig::default`] gives the values documented on each
@@ -72,6 +73,20 @@ pub struct Keepalive {
 impl Default for Keepalive {
     fn default() -> Self {
         Keepalive { idle: Duration::from_secs(7200), interval: Duration::from_secs(75), probes: 9 }
+    }
+}
+
+/// Largest buffer a 16-bit window scaled by 14 can offer (RFC 7323 §2.3).
+pub const MAX_BUFFER: usize = 1 << 30;
+
+impl TcpConfig {
+    /// Checks the settings are in range: buffers of 1 byte to 1 GiB, RTO
+    /// bounds in order, at least one segment of initial window.
+    pub fn validate(&self) -> Result<(), Error> {
+        let buffers_ok =
+            (1..=MAX_BUFFER).contains(&self.send_buffer) && (1..=MAX_BUFFER).contains(&self.recv_buffer);
+        let rto_ok = !self.min_rto.is_zero() && self.min_rto <= self.max_rto;
+        if buffers_ok && rto_ok && self.initial_window >= 1 { Ok(()) } else { Err(Error::InvalidInput) }
     }
 }
 

@@ -58,6 +58,9 @@ pub(super) struct Sender {
     pub retries: u32,
     /// Zero-window probes sent without any ACK coming back.
     pub probes: u32,
+    /// Doublings of the persist interval since the window closed (RFC 1122
+    /// §4.2.2.17: probe intervals grow exponentially).
+    pub persist_backoff: u32,
     /// The persist timer fired: send despite Nagle, or probe a zero window.
     pub force: bool,
     /// The SYN was retransmitted (RFC 6298 §5.7).
@@ -245,6 +248,7 @@ impl Connection {
                 sacked: Scoreboard::default(),
                 retries: 0,
                 probes: 0,
+                persist_backoff: 0,
                 force: false,
                 syn_retransmitted: false,
             },
@@ -354,6 +358,17 @@ impl Connection {
     /// Sets Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4).
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.cfg.nodelay = nodelay;
+    }
+
+    /// Turns keep-alive probing on (with its timing) or off (RFC 1122
+    /// §4.2.3.6). The idle clock starts now.
+    pub fn set_keepalive(&mut self, now: Instant, keepalive: Option<super::Keepalive>) {
+        self.cfg.keepalive = keepalive;
+        self.keepalive_probes = 0;
+        self.timers.keepalive = match (keepalive, self.state) {
+            (Some(ka), State::Established | State::CloseWait) => Some(now + ka.idle),
+            _ => None,
+        };
     }
 
     /// Bytes queued for sending and not yet acknowledged.

@@ -60,7 +60,7 @@ impl Connection {
             self.snd.wl1 = seg.seq;
             self.snd.wl2 = seg.ack;
             self.ack_new_data(now, seg);
-            self.establish();
+            self.establish(now);
             self.rcv.ack_now = true;
             self.accept_text(now, seg)
         } else {
@@ -73,8 +73,11 @@ impl Connection {
     }
 
     /// The handshake completed.
-    fn establish(&mut self) {
+    fn establish(&mut self, now: Instant) {
         self.state = if self.snd.fin_queued { State::FinWait1 } else { State::Established };
+        if let (Some(ka), State::Established) = (self.cfg.keepalive, self.state) {
+            self.timers.keepalive = Some(now + ka.idle);
+        }
         if self.snd.syn_retransmitted {
             self.rtt.after_syn_loss();
         }
@@ -133,7 +136,7 @@ impl Connection {
             self.snd.max_wnd = self.snd.wnd;
             self.snd.wl1 = seg.seq;
             self.snd.wl2 = seg.ack;
-            self.establish();
+            self.establish(now);
         }
         if !self.process_ack(now, seg) {
             return None;
@@ -393,6 +396,7 @@ impl Connection {
         }
         if self.snd.wnd > 0 {
             self.timers.persist = None;
+            self.snd.persist_backoff = 0;
         }
     }
 

@@ -3,7 +3,7 @@
 //! avoidance, RFC 5681/6582 retransmissions, RFC 3042 limited transmit).
 
 use super::connection::Connection;
-use super::{Reset, SeqNum, State};
+use super::{FourTuple, Reset, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::ipv4::{self, Ipv4Repr};
 use crate::wire::tcp::{HEADER_LEN as TCP_HEADER_LEN, emit_packet};
@@ -325,13 +325,7 @@ impl Connection {
             urgent: 0,
             options,
         };
-        let ip = Ipv4Repr {
-            src: *self.tuple.local.ip(),
-            dst: *self.tuple.remote.ip(),
-            protocol: ipv4::PROTO_TCP,
-            ttl: ipv4::DEFAULT_TTL,
-            payload_len: 0,
-        };
+        let ip = tcp_ip_repr(&self.tuple);
         self.ip_ident = self.ip_ident.wrapping_add(1);
         let payload = self.snd.buf.slices(plan.offset, plan.len);
         let len = emit_packet(&ip, self.ip_ident, &repr, payload, checksum, buf).ok()?;
@@ -363,12 +357,16 @@ pub fn emit_reset(reset: &Reset, buf: &mut [u8], checksum: TxChecksum) -> Option
         urgent: 0,
         options: TcpOptions::default(),
     };
-    let ip = Ipv4Repr {
-        src: *reset.tuple.local.ip(),
-        dst: *reset.tuple.remote.ip(),
+    emit_packet(&tcp_ip_repr(&reset.tuple), 0, &repr, [&[], &[]], checksum, buf).ok()
+}
+
+/// The IPv4 header of a segment from `tuple.local` to `tuple.remote`.
+fn tcp_ip_repr(tuple: &FourTuple) -> Ipv4Repr {
+    Ipv4Repr {
+        src: *tuple.local.ip(),
+        dst: *tuple.remote.ip(),
         protocol: ipv4::PROTO_TCP,
         ttl: ipv4::DEFAULT_TTL,
         payload_len: 0,
-    };
-    emit_packet(&ip, 0, &repr, [&[], &[]], checksum, buf).ok()
+    }
 }

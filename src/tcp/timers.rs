@@ -133,8 +133,8 @@ impl Connection {
             }
         }
         self.snd.force = true;
-        let backoff = 1u32 << self.snd.probes.min(16);
-        let next = self.rtt.rto().saturating_mul(backoff).min(self.cfg.max_rto);
+        self.snd.persist_backoff = (self.snd.persist_backoff + 1).min(16);
+        let next = self.rtt.rto().saturating_mul(1 << self.snd.persist_backoff).min(self.cfg.max_rto);
         self.timers.persist = Some(now + next);
     }
 

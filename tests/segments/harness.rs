@@ -396,7 +396,7 @@ impl Harness {
         assert_eq!(sa.flags, TcpFlags::SYN | TcpFlags::ACK, "{sa:?}");
         assert_eq!(sa.ack, self.r(1));
         self.learn_syn(&sa, t_syn);
-        let mut ack = seg().seq(self.r(1)).ack(self.l(1));
+        let mut ack = seg().seq(self.r(1)).ack(self.l(1)).win(opts.win.unwrap_or(PEER_WIN));
         if let Some(ts) = opts.ts {
             let ecr = sa.options.timestamps.map_or(0, |t| t.tsval);
             ack = ack.ts(ts + 1, ecr);
@@ -436,7 +436,7 @@ impl Harness {
         self.advance_to(now);
         let h = self
             .stack
-            .connect_from(now, ACTIVE_PORT, SocketAddrV4::new(PEER_IP, LISTEN_PORT))
+            .connect_with(now, SocketAddrV4::new(PEER_IP, LISTEN_PORT), ACTIVE_PORT, None)
             .expect("connect");
         self.c.sock = Some(h);
         self.c.our_port = ACTIVE_PORT;

@@ -149,6 +149,9 @@ fn host_config(i: usize, seed: u64, rng: &mut Rng) -> StackConfig {
     c.tcp.window_scaling = rng.chance(0.8);
     c.tcp.nodelay = rng.chance(0.3);
     if rng.chance(0.3) {
+        c.tcp.congestion = trust::tcp::congestion::Algorithm::Cubic;
+    }
+    if rng.chance(0.3) {
         // TSO: super-segments, cut by the device or delivered whole.
         c.offload.tso_max_payload = rng.range_u64(3_000..=65_000) as usize;
     }

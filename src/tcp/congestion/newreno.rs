@@ -3,85 +3,54 @@
 
 use core::time::Duration;
 
-use super::{CongestionControl, SenderState, halved_flight, initial_window};
+use super::{CongestionControl, SenderState, Window, halved_flight};
 use crate::time::Instant;
-
-/// RFC 3465 §2.3: slow start grows by at most L = 2·SMSS per ACK.
-const ABC_LIMIT_SEGMENTS: u32 = 2;
 
 #[derive(Debug, Clone)]
 pub struct NewReno {
-    cwnd: u32,
-    ssthresh: u32,
+    w: Window,
     /// Bytes acknowledged in congestion avoidance since cwnd last grew.
     acked_in_avoidance: u32,
-    initial_segments: u32,
 }
 
 impl NewReno {
     pub fn new(smss: u32, initial_segments: u32) -> NewReno {
-        NewReno {
-            cwnd: initial_window(smss, initial_segments),
-            ssthresh: u32::MAX,
-            acked_in_avoidance: 0,
-            initial_segments,
-        }
+        NewReno { w: Window::new(smss, initial_segments), acked_in_avoidance: 0 }
     }
 }
 
 impl CongestionControl for NewReno {
-    fn window(&self) -> u32 {
-        self.cwnd
+    fn state(&self) -> &Window {
+        &self.w
     }
 
-    fn ssthresh(&self) -> u32 {
-        self.ssthresh
-    }
-
-    fn set_smss(&mut self, smss: u32) {
-        self.cwnd = initial_window(smss, self.initial_segments);
+    fn state_mut(&mut self) -> &mut Window {
+        &mut self.w
     }
 
     fn on_ack(&mut self, _now: Instant, acked: u32, _rtt: Option<Duration>, s: SenderState) {
-        if self.cwnd < self.ssthresh {
-            // RFC 5681 equation 2, with RFC 3465's byte counting.
-            self.cwnd = self.cwnd.saturating_add(acked.min(ABC_LIMIT_SEGMENTS * s.smss));
-        } else {
-            // RFC 5681 §3.1: about one SMSS per RTT, counted in bytes
-            // (RFC 3465 §2.1).
-            self.acked_in_avoidance = self.acked_in_avoidance.saturating_add(acked);
-            if self.acked_in_avoidance >= self.cwnd {
-                self.acked_in_avoidance -= self.cwnd;
-                self.cwnd = self.cwnd.saturating_add(s.smss);
-            }
+        if self.w.in_slow_start() {
+            self.w.slow_start(acked, s.smss);
+            return;
+        }
+        // RFC 5681 §3.1: about one SMSS per RTT, counted in bytes
+        // (RFC 3465 §2.1).
+        self.acked_in_avoidance = self.acked_in_avoidance.saturating_add(acked);
+        if self.acked_in_avoidance >= self.w.cwnd {
+            self.acked_in_avoidance -= self.w.cwnd;
+            self.w.cwnd = self.w.cwnd.saturating_add(s.smss);
         }
     }
 
     fn on_fast_retransmit(&mut self, _now: Instant, s: SenderState) {
-        self.ssthresh = halved_flight(s);
-        self.cwnd = self.ssthresh + 3 * s.smss;
+        self.w.ssthresh = halved_flight(s);
+        self.w.cwnd = self.w.ssthresh + 3 * s.smss;
         self.acked_in_avoidance = 0;
     }
 
-    fn on_recovery_dup_ack(&mut self, s: SenderState) {
-        self.cwnd = self.cwnd.saturating_add(s.smss);
-    }
-
-    fn on_partial_ack(&mut self, acked: u32, s: SenderState) {
-        self.cwnd = self.cwnd.saturating_sub(acked).max(s.smss);
-        if acked >= s.smss {
-            self.cwnd = self.cwnd.saturating_add(s.smss);
-        }
-    }
-
-    fn on_recovery_exit(&mut self, s: SenderState) {
-        // RFC 6582 §3.2 step 4, option (1).
-        self.cwnd = self.ssthresh.min(s.flight.max(s.smss) + s.smss);
-    }
-
     fn on_timeout(&mut self, _now: Instant, s: SenderState) {
-        self.ssthresh = halved_flight(s);
-        self.cwnd = s.smss; // RFC 5681 §3.1: the loss window is one SMSS.
+        self.w.ssthresh = halved_flight(s);
+        self.w.cwnd = s.smss; // RFC 5681 §3.1: the loss window is one SMSS.
         self.acked_in_avoidance = 0;
     }
 }

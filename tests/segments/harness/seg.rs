@@ -356,6 +356,9 @@ pub struct PeerOpts {
     pub sack: bool,
     /// TSval of the peer's SYN.
     pub ts: Option<u32>,
+    /// The window field of the peer's SYN and handshake ACK (default
+    /// 65535).
+    pub win: Option<u16>,
 }
 
 impl PeerOpts {
@@ -365,12 +368,19 @@ impl PeerOpts {
     }
     /// Everything: MSS 1460, window scale 7, SACK-permitted, timestamps.
     pub fn full() -> PeerOpts {
-        PeerOpts { mss: Some(1460), ws: Some(7), sack: true, ts: Some(PEER_TS0) }
+        PeerOpts { mss: Some(1460), ws: Some(7), sack: true, ts: Some(PEER_TS0), win: None }
+    }
+    /// These options with the window field `win`.
+    pub fn win(self, win: u16) -> PeerOpts {
+        PeerOpts { win: Some(win), ..self }
     }
     pub fn apply(self, mut s: Seg) -> Seg {
         s.options.mss = self.mss;
         s.options.window_scale = self.ws;
         s.options.sack_permitted = self.sack;
+        if let Some(w) = self.win {
+            s.window = w;
+        }
         if let Some(v) = self.ts {
             s.options.timestamps =
                 Some(Timestamps { tsval: v, tsecr: s.options.timestamps.map_or(0, |t| t.tsecr) });
