@@ -32,6 +32,8 @@ pub struct Network {
     buf: Vec<u8>,
     /// When set, every packet handed to a link is described here.
     pub trace: Option<Vec<String>>,
+    /// An application-requested wake-up (see [`Network::wake_at`]).
+    wake: Option<Instant>,
     /// When set, copies of the most recent packets handed to links (up to
     /// [`CAPTURE_LEN`]), oldest first, with the sending host's index.
     pub capture: Option<VecDeque<(usize, Vec<u8>)>>,
@@ -53,6 +55,7 @@ impl Network {
             buf: vec![0; BUF_LEN],
             trace: None,
             capture: None,
+            wake: None,
         }
     }
 
@@ -83,11 +86,18 @@ impl Network {
         }
     }
 
-    /// The next instant anything happens: a delivery or an engine deadline.
+    /// Makes the network step at `at` even if nothing else happens then,
+    /// so an application can act at a time of its choosing.
+    pub fn wake_at(&mut self, at: Instant) {
+        self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+    }
+
+    /// The next instant anything happens: a delivery, an engine deadline
+    /// or a requested wake-up.
     pub fn next_event(&self) -> Option<Instant> {
         let deliveries = self.links.iter().filter_map(SimLink::next_delivery);
         let deadlines = self.hosts.iter().filter_map(Stack::poll_timeout);
-        deliveries.chain(deadlines).min()
+        deliveries.chain(deadlines).chain(self.wake).min()
     }
 
     /// Advances to the next event (no further than `limit`) and processes
@@ -101,6 +111,9 @@ impl Network {
             return false;
         };
         self.now = self.now.max(at);
+        if self.wake.is_some_and(|w| w <= self.now) {
+            self.wake = None;
+        }
         for i in 0..2 {
             while let Some(p) = self.links[i].poll_deliver(self.now) {
                 self.hosts[1 - i].handle_packet(self.now, &p.data);

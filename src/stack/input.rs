@@ -6,7 +6,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 use super::Stack;
 use super::output::Control;
 use super::sockets::{Socket, TcpSocket};
-use crate::tcp::{Connection, FourTuple, Reset, Segment, State};
+use crate::tcp::{Connection, FourTuple, Reset, Segment, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::{self, RxChecksum, TcpFlags, icmp, ipv4, tcp};
 
@@ -93,7 +93,7 @@ impl Stack {
             return;
         }
         if seg.has(TcpFlags::ACK) {
-            self.queue_reset(Some(Reset { tuple, seq: seg.ack, ack: None }));
+            self.queue_reset(Some(Reset::new(tuple, seg.ack, None)));
             return;
         }
         if !seg.has(TcpFlags::SYN) {
@@ -125,9 +125,9 @@ impl Stack {
             return;
         }
         let rst = if seg.has(TcpFlags::ACK) {
-            Reset { tuple, seq: seg.ack, ack: None }
+            Reset::new(tuple, seg.ack, None)
         } else {
-            Reset { tuple, seq: Default::default(), ack: Some(seg.seq.add(seg.len())) }
+            Reset::new(tuple, SeqNum::default(), Some(seg.seq.add(seg.len())))
         };
         self.queue_reset(Some(rst));
     }

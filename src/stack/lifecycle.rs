@@ -18,9 +18,18 @@ impl Stack {
         };
         let state = t.conn.state();
         let parent = t.parent;
-        if state == State::Closed && (t.conn.is_orphaned() || parent.is_some()) {
-            self.release(index);
-            return;
+        if state == State::Closed {
+            if t.conn.is_orphaned() || parent.is_some() {
+                self.release(index);
+                return;
+            }
+            // The application still holds the handle (to read the error),
+            // but the 4-tuple is free: segments for it now get the CLOSED
+            // state's reset (RFC 9293 §3.10.7.1) and it may be reused.
+            let tuple = t.conn.tuple();
+            if self.connections.get(&tuple) == Some(&index) {
+                self.connections.remove(&tuple);
+            }
         }
         if let Some(p) = parent
             && state != State::SynReceived
@@ -50,7 +59,10 @@ impl Stack {
     /// Frees a connection's slot and forgets its 4-tuple.
     pub(super) fn release(&mut self, index: u32) {
         let Some(Socket::Tcp(t)) = self.sockets.remove(index) else { return };
-        self.connections.remove(&t.conn.tuple());
+        let tuple = t.conn.tuple();
+        if self.connections.get(&tuple) == Some(&index) {
+            self.connections.remove(&tuple);
+        }
         if let Some(l) = t.parent.and_then(|p| self.sockets.listener_mut(p)) {
             l.half_open.remove(&index);
             l.accept_queue.retain(|&i| i != index);

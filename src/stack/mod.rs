@@ -387,15 +387,15 @@ impl Stack {
     /// resets every connection it opened that was not accepted. The handle
     /// is invalid afterwards.
     pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
-        self.release_handle(h, |c| c.close(now))
+        self.release_handle(now, h, |c| c.close(now))
     }
 
     /// Resets a connection at once (RFC 9293 §3.10.5) and frees the
     /// handle; for a listener, the same as [`Stack::close`].
-    pub fn abort(&mut self, h: SocketHandle) -> Result<(), Error> {
-        self.release_handle(h, |c| {
-            let rst = c.abort();
-            c.close(Instant::ZERO);
+    pub fn abort(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        self.release_handle(now, h, |c| {
+            let rst = c.abort(now);
+            c.close(now);
             rst
         })
     }
@@ -404,6 +404,7 @@ impl Stack {
     /// connection; a listener is closed.
     fn release_handle(
         &mut self,
+        now: Instant,
         h: SocketHandle,
         finish: impl FnOnce(&mut Connection) -> Option<Reset>,
     ) -> Result<(), Error> {
@@ -416,14 +417,14 @@ impl Stack {
                 Ok(())
             }
             Some(Socket::Listener(_)) => {
-                self.close_listener(h.index);
+                self.close_listener(now, h.index);
                 Ok(())
             }
             _ => Err(Error::InvalidHandle),
         }
     }
 
-    fn close_listener(&mut self, index: u32) {
+    fn close_listener(&mut self, now: Instant, index: u32) {
         let Some(Socket::Listener(l)) = self.sockets.remove(index) else { return };
         self.listeners.remove(&l.port);
         // Reset every connection it opened that nobody accepted: those in
@@ -431,8 +432,8 @@ impl Stack {
         for i in l.accept_queue.into_iter().chain(l.half_open) {
             if let Some(t) = self.sockets.tcp_mut(i) {
                 t.parent = None;
-                let rst = t.conn.abort();
-                t.conn.close(Instant::ZERO);
+                let rst = t.conn.abort(now);
+                t.conn.close(now);
                 self.queue_reset(rst);
                 self.after_io(i);
             }

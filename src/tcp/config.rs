@@ -34,8 +34,10 @@ pub struct TcpConfig {
     /// probes) after which an established connection fails with
     /// `TimedOut` (default 15, as Linux's `tcp_retries2`).
     pub max_retries: u32,
-    /// SYN or SYN-ACK retransmissions before giving up (default 6, as
-    /// Linux's `tcp_syn_retries`).
+    /// SYN or SYN-ACK retransmissions before giving up (default 7: with
+    /// a 1 s initial RTO, the handshake is retried for over 3 minutes, as
+    /// RFC 1122 §4.2.3.5 and RFC 9293 §3.8.3 require; Linux's 6 gives
+    /// about 2).
     pub syn_retries: u32,
     /// Longest an ACK may be delayed (RFC 9293 §3.8.6.3 caps it at 500 ms,
     /// RFC 5681 §4.2 asks for less; default 40 ms).
@@ -102,7 +104,7 @@ impl Default for TcpConfig {
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(60),
             max_retries: 15,
-            syn_retries: 6,
+            syn_retries: 7,
             delayed_ack: Duration::from_millis(40),
             nodelay: false,
             keepalive: None,

@@ -65,6 +65,8 @@ pub(super) struct Sender {
     pub force: bool,
     /// The SYN was retransmitted (RFC 6298 §5.7).
     pub syn_retransmitted: bool,
+    /// When data was last sent (RFC 5681 §4.1 idle restart).
+    pub last_send: Instant,
 }
 
 /// Fast retransmit and fast recovery (RFC 5681 §3.2, RFC 6582).
@@ -81,6 +83,10 @@ pub(super) struct Recovery {
     pub retransmit: Option<SeqNum>,
     /// Partial ACKs seen in this recovery.
     pub partial_acks: u32,
+    /// Bytes sent beyond the congestion window by limited transmit since
+    /// the last new ACK; RFC 5681 §3.2 step 2 leaves them out of the
+    /// FlightSize that sets ssthresh.
+    pub limited_sent: u32,
     /// This recovery is driven by the SACK scoreboard (RFC 6675): holes
     /// below the highest SACKed byte are retransmitted as the pipe
     /// allows. Otherwise it is NewReno's, one segment per partial ACK.
@@ -242,6 +248,7 @@ impl Connection {
                     recover: iss,
                     retransmit: None,
                     partial_acks: 0,
+                    limited_sent: 0,
                     sack_based: false,
                     high_rxt: iss,
                 },
@@ -251,6 +258,7 @@ impl Connection {
                 persist_backoff: 0,
                 force: false,
                 syn_retransmitted: false,
+                last_send: Instant::ZERO,
             },
             rcv: Receiver {
                 irs: SeqNum::default(),
@@ -322,7 +330,6 @@ impl Connection {
         self.rcv.adv_edge = self.rcv.nxt;
         let peer_mss = opts.mss.map_or(DEFAULT_MSS, u32::from).max(64);
         self.snd.smss = peer_mss.min(self.rcv.mss);
-        self.rcv.seg_size = self.snd.smss;
         self.cc.set_smss(self.snd.smss);
         if let (Some(shift), true) = (opts.window_scale, self.cfg.window_scaling) {
             self.window_scaling = true;
@@ -335,6 +342,7 @@ impl Connection {
             self.ts.recent = ts.tsval;
             self.ts.recent_at = Some(now);
         }
+        self.rcv.seg_size = self.full_segment();
     }
 
     pub fn state(&self) -> State {
@@ -501,7 +509,7 @@ impl Connection {
     pub fn close(&mut self, now: Instant) -> Option<Reset> {
         self.orphaned = true;
         if self.rcv.buf.readable() > 0 {
-            return self.abort();
+            return self.abort(now);
         }
         self.rcv.shut = true;
         if self.state == State::SynSent && self.snd.buf.is_empty() {
@@ -516,15 +524,24 @@ impl Connection {
         None
     }
 
+    /// A reset from this connection, with timestamps once negotiated.
+    pub(super) fn reset(&self, now: Instant, seq: SeqNum) -> Reset {
+        let mut rst = Reset::new(self.tuple, seq, None);
+        if self.ts.enabled {
+            rst.timestamps = Some(crate::wire::Timestamps { tsval: self.tsval(now), tsecr: self.ts.recent });
+        }
+        rst
+    }
+
     /// ABORT (RFC 9293 §3.10.5): drop everything, and in a synchronized
     /// state return the RST to send.
-    pub fn abort(&mut self) -> Option<Reset> {
+    pub fn abort(&mut self, now: Instant) -> Option<Reset> {
         let rst = match self.state {
             State::SynReceived
             | State::Established
             | State::FinWait1
             | State::FinWait2
-            | State::CloseWait => Some(Reset { tuple: self.tuple, seq: self.snd.max, ack: None }),
+            | State::CloseWait => Some(self.reset(now, self.snd.max)),
             _ => None,
         };
         self.enter_closed();
@@ -584,6 +601,12 @@ impl Connection {
         self.timers.next()
     }
 
+    /// Payload of a full-sized segment from the peer: our MSS less the
+    /// options every segment carries (RFC 5681 §2 "SMSS" excludes them).
+    pub(super) fn full_segment(&self) -> u32 {
+        self.rcv.mss.min(self.snd.smss) - if self.ts.enabled { 12 } else { 0 }
+    }
+
     /// Our timestamp clock (RFC 7323 §5.4: one tick per millisecond).
     pub(super) fn tsval(&self, now: Instant) -> u32 {
         (now.as_millis() as u32).wrapping_add(self.ts.offset)
@@ -625,10 +648,13 @@ impl Connection {
         above + retransmitted
     }
 
+    /// What the congestion controller is told: SMSS and FlightSize, less
+    /// what limited transmit sent (RFC 5681 §3.2 step 2).
     pub(super) fn sender_state(&self) -> super::congestion::SenderState {
+        let flight = self.snd.max.distance_from(self.snd.una);
         super::congestion::SenderState {
             smss: self.snd.smss,
-            flight: self.snd.max.distance_from(self.snd.una),
+            flight: flight.saturating_sub(self.snd.recovery.limited_sent),
         }
     }
 }

@@ -29,16 +29,16 @@ impl Connection {
         }
     }
 
-    fn reset_to(&self, seg: &Segment<'_>) -> Option<Reset> {
+    fn reset_to(&self, now: Instant, seg: &Segment<'_>) -> Option<Reset> {
         // RFC 9293 §3.10.7.1: <SEQ=SEG.ACK><CTL=RST>; never answer a RST.
-        (!seg.has(TcpFlags::RST)).then_some(Reset { tuple: self.tuple, seq: seg.ack, ack: None })
+        (!seg.has(TcpFlags::RST)).then(|| self.reset(now, seg.ack))
     }
 
     /// RFC 9293 §3.10.7.3, with RFC 5961 §3.2's rule for RSTs.
     fn on_syn_sent(&mut self, now: Instant, seg: &Segment<'_>) -> Option<Reset> {
         let ack_ok = if seg.has(TcpFlags::ACK) {
             if seg.ack.before_or_eq(self.snd.iss) || seg.ack.after(self.snd.max) {
-                return self.reset_to(seg);
+                return self.reset_to(now, seg);
             }
             true
         } else {
@@ -86,6 +86,16 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.4: SYN-RECEIVED and every state after it.
     fn on_synchronized(&mut self, now: Instant, seg: &Segment<'_>) -> Option<Reset> {
+        if self.state == State::SynReceived
+            && seg.flags & (TcpFlags::SYN | TcpFlags::ACK | TcpFlags::RST) == TcpFlags::SYN
+            && seg.seq == self.rcv.irs
+        {
+            // The peer's SYN again: our SYN-ACK was lost. Send it again
+            // now rather than a bare ACK the peer in SYN-SENT would drop
+            // (as Linux does).
+            self.snd.nxt = self.snd.iss;
+            return None;
+        }
         if !self.check_timestamps(now, seg) {
             return None;
         }
@@ -117,11 +127,7 @@ impl Connection {
         }
         // Fourth step: SYN (RFC 5961 §4.2).
         if seg.has(TcpFlags::SYN) {
-            if self.state == State::SynReceived && seg.seq == self.rcv.irs && !seg.has(TcpFlags::ACK) {
-                self.snd.nxt = self.snd.iss; // our SYN-ACK was lost: send it again
-            } else {
-                self.challenge_ack(now);
-            }
+            self.challenge_ack(now);
             return None;
         }
         // Fifth step: ACK.
@@ -130,7 +136,7 @@ impl Connection {
         }
         if self.state == State::SynReceived {
             if seg.ack.before_or_eq(self.snd.una) || seg.ack.after(self.snd.max) {
-                return self.reset_to(seg);
+                return self.reset_to(now, seg);
             }
             self.snd.wnd = u32::from(seg.window) << self.snd.wscale;
             self.snd.max_wnd = self.snd.wnd;
@@ -234,20 +240,27 @@ impl Connection {
         }
         self.snd.probes = 0;
         self.last_ack_rx = now;
-        if self.sack && !seg.options.sack.is_empty() {
+        let sack_blocks = self.sack && !seg.options.sack.is_empty();
+        let newly_sacked = if sack_blocks {
+            let before = self.snd.sacked.sacked_bytes();
             self.snd.sacked.update(&seg.options.sack, self.snd.una, self.snd.max);
-        }
+            self.snd.sacked.sacked_bytes() > before
+        } else {
+            false
+        };
         let wnd = u32::from(seg.window) << self.snd.wscale;
         if seg.ack.after(self.snd.una) {
             self.ack_new_data(now, seg);
-        } else if seg.ack == self.snd.una
-            && seg.payload.is_empty()
-            && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
-            && self.snd.max != self.snd.una
-            && wnd == self.snd.wnd
-            && wnd != 0
-        {
-            self.on_duplicate_ack();
+        } else if seg.ack == self.snd.una && self.snd.max != self.snd.una {
+            // RFC 5681 §2's duplicate ACK; with SACK blocks, RFC 6675 §2's:
+            // an ACK that SACKs octets not SACKed before.
+            let classic = seg.payload.is_empty()
+                && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
+                && wnd == self.snd.wnd
+                && wnd != 0;
+            if (sack_blocks && newly_sacked) || (!sack_blocks && classic) {
+                self.on_duplicate_ack();
+            }
         }
         // SND.WL1/WL2 rule: only a newer segment may update the window.
         if seg.ack.after_or_eq(self.snd.una)
@@ -287,6 +300,7 @@ impl Connection {
         r.retransmit = Some(self.snd.una);
         self.stats.recoveries += 1;
         self.cc.on_fast_retransmit(now, s);
+        self.snd.recovery.limited_sent = 0;
     }
 
     /// SND.UNA < SEG.ACK: new data (or our SYN or FIN) acknowledged.
@@ -308,9 +322,11 @@ impl Connection {
         self.snd.sacked.advance(seg.ack);
         let sample = self.rtt_sample(now, seg);
         if let Some(r) = sample {
+            // Karn's algorithm (RFC 6298 §3, §5 note): a backed-off RTO is
+            // kept until a new measurement replaces it.
             self.rtt.sample(r);
+            self.rtt.reset_backoff();
         }
-        self.rtt.reset_backoff();
         self.snd.retries = 0;
         self.on_new_ack_congestion(now, seg.ack, acked, sample);
         // RFC 6298 §5.2-5.3.
@@ -362,6 +378,7 @@ impl Connection {
             }
         } else {
             r.dup_acks = 0;
+            r.limited_sent = 0;
             let s = self.sender_state();
             self.cc.on_ack(now, acked, rtt, s);
         }
@@ -424,7 +441,7 @@ impl Connection {
         if !payload.is_empty() && self.state.can_receive() {
             if self.orphaned {
                 // RFC 1122 §4.2.2.13: data after CLOSE is lost; say so.
-                let rst = Reset { tuple: self.tuple, seq: self.snd.max, ack: None };
+                let rst = self.reset(now, self.snd.max);
                 self.enter_closed();
                 return Some(rst);
             }
@@ -432,6 +449,9 @@ impl Connection {
         }
         if seg.has(TcpFlags::FIN) && fin_seq.after_or_eq(self.rcv.nxt) && self.state.can_receive() {
             self.rcv.fin = Some(fin_seq);
+            if fin_seq != self.rcv.nxt {
+                self.rcv.ack_now = true; // out of order (RFC 5681 §4.2)
+            }
         }
         self.try_consume_fin(now);
         None
@@ -443,7 +463,10 @@ impl Connection {
     fn store_text(&mut self, now: Instant, seq: SeqNum, payload: &[u8]) {
         let offset = seq.distance_from(self.rcv.nxt) as usize;
         let had_gap = self.rcv.buf.has_out_of_order();
-        self.rcv.seg_size = self.rcv.seg_size.max((payload.len() as u32).min(self.rcv.mss));
+        // A "full-sized segment" is the largest the peer sends, at most our
+        // MSS less options (RFC 1122 §4.2.3.2, RFC 5681 §4.2).
+        let largest = (payload.len() as u32).min(self.rcv.mss - if self.ts.enabled { 12 } else { 0 });
+        self.rcv.seg_size = self.rcv.seg_size.max(largest);
         let accepted = self.rcv.buf.write_at(offset, payload);
         self.rcv.nxt = self.rcv.nxt.add_len(accepted.advanced);
         if self.rcv.shut {

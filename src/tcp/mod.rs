@@ -94,6 +94,17 @@ pub struct Reset {
     pub seq: SeqNum,
     /// `Some` sets the ACK bit with this acknowledgment number.
     pub ack: Option<SeqNum>,
+    /// The timestamps option, once negotiated (RFC 7323 §3.2: every
+    /// segment carries it, resets too).
+    pub timestamps: Option<crate::wire::Timestamps>,
+}
+
+impl Reset {
+    /// A reset for `tuple`: `<SEQ=seq><CTL=RST>`, or `<SEQ=0><ACK=ack>
+    /// <CTL=RST,ACK>` when `ack` is given (RFC 9293 §3.10.7.1).
+    pub fn new(tuple: FourTuple, seq: SeqNum, ack: Option<SeqNum>) -> Reset {
+        Reset { tuple, seq, ack, timestamps: None }
+    }
 }
 
 bitflags! {

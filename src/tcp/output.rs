@@ -151,15 +151,25 @@ impl Connection {
         let wnd_edge = self.snd.una.add(self.snd.wnd);
         let wnd_room = if wnd_edge.after(nxt) { wnd_edge.distance_from(nxt) as usize } else { 0 };
         let r = &self.snd.recovery;
-        // RFC 3042: the first two duplicate ACKs each allow one more segment.
-        let allowance = if !r.active && r.dup_acks < 3 { r.dup_acks * self.snd.smss } else { 0 };
+        // RFC 3042 / RFC 5681 §3.2 step 1: the first two duplicate ACKs
+        // each allow one more segment. With SACK the pipe already shrinks
+        // by what a duplicate ACK newly SACKs, and only such ACKs may
+        // release new data.
+        let allowance =
+            if !r.active && r.dup_acks < 3 && !self.sack { r.dup_acks * self.snd.smss } else { 0 };
         let flight = self.flight() as usize;
-        let cwnd_room = (self.cc.window() + allowance) as usize;
-        let cwnd_room = cwnd_room.saturating_sub(self.pipe() as usize);
+        let pipe = self.pipe() as usize;
+        let cwnd = self.cc.window() as usize;
+        let cwnd_room = (cwnd + allowance as usize).saturating_sub(pipe);
         let (per_segment, max_len) = self.segment_payload(buf_len, limits);
         let mut len = avail.min(wnd_room).min(cwnd_room).min(max_len);
         let retransmitting = nxt.before(self.snd.max);
         let nagle_ok = self.cfg.nodelay || flight == 0;
+        if flight == 0 && avail > 0 && now.saturating_since(self.snd.last_send) > self.rtt.rto() {
+            // RFC 5681 §4.1: after an idle period longer than the RTO,
+            // restart from at most the initial window.
+            self.cc.on_idle_restart(self.snd.smss);
+        }
         // A super-segment carries whole segments, plus a short tail only
         // when Nagle would let that tail go alone.
         if len > per_segment && len % per_segment != 0 && !(len == avail && nagle_ok) {
@@ -204,6 +214,9 @@ impl Connection {
         if retransmitting {
             self.stats.retransmits += 1;
         }
+        let beyond_cwnd = (pipe + len).saturating_sub(cwnd.max(pipe)) as u32;
+        self.snd.recovery.limited_sent += beyond_cwnd;
+        self.snd.last_send = now;
         self.timers.persist = None;
         self.start_retransmit_timer(now);
         let offset = nxt.distance_from(self.snd.buf_seq) as usize;
@@ -355,7 +368,7 @@ pub fn emit_reset(reset: &Reset, buf: &mut [u8], checksum: TxChecksum) -> Option
         flags,
         window: 0,
         urgent: 0,
-        options: TcpOptions::default(),
+        options: TcpOptions { timestamps: reset.timestamps, ..TcpOptions::default() },
     };
     emit_packet(&tcp_ip_repr(&reset.tuple), 0, &repr, [&[], &[]], checksum, buf).ok()
 }

@@ -115,6 +115,10 @@ impl Connection {
                 self.stats.timeouts += 1;
                 self.rtt.back_off();
                 self.snd.nxt = self.snd.una;
+                // Send even into a closed window: with no room the
+                // retransmission becomes a zero-window probe (RFC 9293
+                // §3.8.6.1), so a shrunken window is still probed.
+                self.snd.force = true;
             }
             _ => return,
         }

@@ -128,3 +128,15 @@ fn unacceptable_rst_gets_no_answer() {
     h.expect_nothing(1000);
     assert_eq!(h.state(), State::Established);
 }
+
+#[test]
+fn segment_without_ack_is_dropped() {
+    // RFC 9293 §3.10.7.4 fifth step: "if the ACK bit is off, drop the
+    // segment and return".
+    let mut h = small_window();
+    h.send_at(200, seg().seq(h.r(1)).data(0, 10));
+    h.expect_nothing(1000);
+    assert_eq!(h.read(1000), b"");
+    h.send_at(1100, seg().seq(h.r(1)).ack(h.l(1)).data(0, 10));
+    assert_eq!(h.read(1100), pattern(0, 10));
+}

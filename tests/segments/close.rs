@@ -113,6 +113,28 @@ fn half_closed_peer_still_gets_our_data() {
 }
 
 #[test]
+fn fin_is_retransmitted_in_closing() {
+    let mut h = established();
+    h.shutdown(200, Shutdown::Write);
+    h.expect1(200, seg().fin().seq(h.l(1)).ack(h.r(1)));
+    h.send_at(210, seg().fin().seq(h.r(1)).ack(h.l(1)));
+    h.expect1(210, seg().seq(h.l(2)).ack(h.r(2)));
+    assert_eq!(h.state(), State::Closing);
+    h.expect_nothing(499);
+    h.expect1(500, seg().fin().seq(h.l(1)).ack(h.r(2)));
+}
+
+#[test]
+fn retransmitted_fin_in_close_wait_is_acknowledged_again() {
+    let mut h = established();
+    h.send_at(200, seg().fin().seq(h.r(1)).ack(h.l(1)));
+    h.expect1(200, seg().seq(h.l(1)).ack(h.r(2)));
+    h.send_at(500, seg().fin().seq(h.r(1)).ack(h.l(1)));
+    h.expect1(500, seg().seq(h.l(1)).ack(h.r(2)));
+    assert_eq!(h.state(), State::CloseWait);
+}
+
+#[test]
 fn data_and_fin_in_one_segment() {
     let mut h = established();
     h.send_at(200, seg().fin().psh().seq(h.r(1)).ack(h.l(1)).payload(b"bye"));

@@ -1,4 +1,3 @@
-#![allow(unused_imports)]
 //! A segment-level driver for one [`Stack`] (our side, 10.0.0.1) talking to
 //! a scripted peer (10.0.0.2).
 //!
@@ -14,7 +13,7 @@
 //! ISS + n (read from our SYN or SYN-ACK, never hard-coded), `h.r(n)` the
 //! peer's ISS + n.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // not every test uses every helper
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 
@@ -25,7 +24,7 @@ pub use trust::tcp::isn::IsnKey;
 pub use trust::tcp::{Keepalive, Readiness, Shutdown, State, TcpConfig};
 pub use trust::time::Instant;
 use trust::wire::ipv4;
-pub use trust::wire::{SackBlocks, TcpFlags, TcpOptions, Timestamps};
+pub use trust::wire::{TcpFlags, Timestamps};
 
 mod seg;
 pub use seg::*;
@@ -325,7 +324,8 @@ impl Harness {
     }
 
     pub fn abort(&mut self, t: impl At) {
-        self.app(t, |s, h| s.abort(h)).expect("abort");
+        let now = t.at();
+        self.app(now, |s, h| s.abort(now, h)).expect("abort");
     }
 
     pub fn state(&self) -> State {
@@ -430,7 +430,7 @@ impl Harness {
         h
     }
 
-    /// `connect_from(50000, peer:80)` at `t`; sets up `self.c` for it.
+    /// `connect_with(peer:80, from port 50000)` at `t`; sets up `self.c` for it.
     pub fn connect(&mut self, t: impl At) -> SocketHandle {
         let now = t.at();
         self.advance_to(now);

@@ -18,5 +18,6 @@ mod options;
 mod reassembly;
 mod reset;
 mod retransmit;
+mod sack;
 mod timewait;
 mod window;

@@ -35,6 +35,15 @@ fn rst_ack_with_exact_sequence_number_resets() {
 }
 
 #[test]
+fn rst_carrying_data_still_resets() {
+    // RFC 9293 §3.5.3: a RST may carry diagnostic data.
+    let mut h = established();
+    h.send_at(200, seg().rst().seq(h.r(1)).win(0).payload(b"go away"));
+    h.expect_nothing(200);
+    assert_eq!(h.state(), State::Closed);
+}
+
+#[test]
 fn rst_is_checked_before_the_ack_field() {
     // RFC 5961 §3.2 / RFC 9293 second step comes before the fifth (ACK):
     // an exact RST resets even if its ACK field is nonsense.
@@ -112,6 +121,20 @@ fn rst_resets_every_synchronized_state() {
     h.send_at(220, seg().rst().seq(h.r(2)).win(0));
     h.expect_nothing(5000);
     assert_eq!(h.state(), State::Closed);
+}
+
+#[test]
+fn in_window_rst_in_syn_received_gets_a_challenge_ack() {
+    // RFC 5961 §3.2 holds in SYN-RECEIVED too.
+    let mut h = Harness::new(simple());
+    let l = h.listen();
+    h.send_at(0, h.peer_syn(PeerOpts::plain()));
+    h.expect_syn(0, seg().syn().ack(h.r(1)).mss(1460));
+    h.send_at(10, seg().rst().seq(h.r(5)).win(0));
+    h.expect1(10, seg().seq(h.l(1)).ack(h.r(1)));
+    h.send_at(20, seg().seq(h.r(1)).ack(h.l(1)));
+    h.expect_nothing(20);
+    assert!(h.stack.accept(l).is_ok());
 }
 
 #[test]
@@ -214,6 +237,19 @@ fn abort_sends_rst() {
     // Whatever the peer sends next finds no connection.
     h.send_at(10_000, seg().seq(h.r(1)).ack(h.l(101)).payload(b"?"));
     h.expect1(10_000, seg().rst().seq(h.l(101)).win(0));
+}
+
+#[test]
+fn closed_connection_answers_with_reset() {
+    // RFC 9293 §3.10.7.1: in CLOSED any segment but a RST gets a reset,
+    // here after the retransmissions gave up (the application still holds
+    // its handle).
+    let mut h = Harness::passive(TcpConfig { max_retries: 1, ..simple() }, PeerOpts::plain());
+    h.write(1000, &pattern(0, 100));
+    h.recv_all(1900);
+    assert_eq!(h.state(), State::Closed);
+    h.send_at(2000, seg().seq(h.r(1)).ack(h.l(101)).payload(b"late"));
+    h.expect1(2000, seg().rst().seq(h.l(101)).win(0));
 }
 
 #[test]

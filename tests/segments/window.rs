@@ -138,13 +138,21 @@ fn window_scale_above_14_is_used_as_14() {
     h.expect_syn(0, seg().syn().ack(h.r(1)).mss(1460).ws(3));
     h.send_at(100, seg().seq(h.r(1)).ack(h.l(1)).win(1));
     h.c.sock = Some(h.stack.accept(h.listener.unwrap()).unwrap());
-    h.write(200, &pattern(0, 40_000));
-    let first = h.recv_all(200);
-    assert_eq!(first.len(), 10, "initial window: 10 segments");
-    h.send_at(300, seg().seq(h.r(1)).ack(h.l(14_601)).win(1));
-    let second: usize = h.recv_all(300).iter().map(|s| s.payload.len()).sum();
-    assert!(second <= 16384, "sent {second} bytes into a 16384-byte window");
-    assert_eq!(second, 11 * 1460);
+    h.write(200, &pattern(0, 100_000));
+    let mut acked = 0u32;
+    let mut flights = Vec::new();
+    for round in 0..4u32 {
+        let t = 200 + 100 * round;
+        let sent: u32 = h.recv_all(t).iter().map(|s| s.payload.len() as u32).sum();
+        flights.push(sent);
+        acked += sent;
+        h.send_at(t + 100, seg().seq(h.r(1)).ack(h.l(1 + acked)).win(1));
+    }
+    h.recv_all(600);
+    // cwnd outgrows the window: the later flights are window-limited to
+    // 11 full segments (16060 of 16384 bytes).
+    assert!(flights.iter().all(|&f| f <= 16384), "flights {flights:?} exceed a 16384-byte window");
+    assert_eq!(flights[3], 11 * 1460, "flights {flights:?}");
 }
 
 /// Whether `s` probes a closed window (RFC 9293 §3.8.6.1) whose left

@@ -291,7 +291,12 @@ fn poll_flow(net: &mut Network, f: &mut Flow) -> Result<bool, String> {
         if let Some(s) = f.senders[side].as_mut() {
             s.poll(stack);
         }
-        let paused = side == 1 && f.pause.is_some_and(|p| f.accepted_at.is_some_and(|t| net.now < t + p));
+        let resume = f.pause.zip(f.accepted_at).map(|(p, t)| t + p);
+        let paused = side == 1 && resume.is_some_and(|r| net.now < r);
+        if paused {
+            net.wake_at(resume.unwrap_or(net.now));
+        }
+        let stack = &mut net.hosts[side];
         if let Some(r) = f.receivers[side].as_mut() {
             r.paused = paused;
             r.poll(stack);
@@ -341,7 +346,7 @@ fn poll_abort(net: &mut Network, f: &mut Flow) -> Result<bool, String> {
     let (Some(h0), Some(h1)) = (f.handles[0], f.handles[1]) else { return Ok(false) };
     let sent = f.senders[0].as_ref().map_or(0, |s| s.sent);
     if !f.aborted && sent >= f.abort_after.unwrap_or(0) && net.hosts[0].state(h0) == Ok(State::Established) {
-        net.hosts[0].abort(h0).map_err(|e| format!("abort: {e}"))?;
+        net.hosts[0].abort(net.now, h0).map_err(|e| format!("abort: {e}"))?;
         f.aborted = true;
         f.closed[0] = true;
         f.last_poke = net.now;
@@ -349,7 +354,9 @@ fn poll_abort(net: &mut Network, f: &mut Flow) -> Result<bool, String> {
     if !f.aborted || f.closed[1] {
         return Ok(false);
     }
-    if net.now.saturating_since(f.last_poke) >= Duration::from_millis(500) {
+    let poke_every = Duration::from_millis(500);
+    net.wake_at(f.last_poke + poke_every);
+    if net.now.saturating_since(f.last_poke) >= poke_every {
         f.last_poke = net.now;
         // Data to a connection the peer no longer has draws a reset.
         match net.hosts[1].send(h1, b"?") {
@@ -449,6 +456,17 @@ fn summary(net: &Network, flows: &[Flow]) -> String {
             })
             .collect();
         out += &format!("\n  flow {k}: states {states:?} sent/received {progress:?} closed {:?}", f.closed);
+        for i in 0..2 {
+            if let Some(c) = f.handles[i].and_then(|h| net.hosts[i].connection(h).ok()) {
+                out += &format!(
+                    "\n    side {i}: queued {} cwnd {:?} timer {:?} {:?}",
+                    c.send_queue(),
+                    c.congestion_window(),
+                    c.poll_timeout(),
+                    c.stats()
+                );
+            }
+        }
     }
     out
 }

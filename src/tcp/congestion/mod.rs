@@ -55,9 +55,6 @@ pub struct Window {
     initial_segments: u32,
 }
 
-/// RFC 3465 §2.3: slow start grows by at most L = 2·SMSS per ACK.
-const ABC_LIMIT_SEGMENTS: u32 = 2;
-
 impl Window {
     pub fn new(smss: u32, initial_segments: u32) -> Window {
         Window { cwnd: initial_window(smss, initial_segments), ssthresh: u32::MAX, initial_segments }
@@ -68,9 +65,9 @@ impl Window {
         self.cwnd < self.ssthresh
     }
 
-    /// RFC 5681 equation 2 with RFC 3465's byte counting.
+    /// RFC 5681 §3.1 equation 2: `cwnd += min(N, SMSS)` per ACK.
     pub fn slow_start(&mut self, acked: u32, smss: u32) {
-        self.cwnd = self.cwnd.saturating_add(acked.min(ABC_LIMIT_SEGMENTS * smss));
+        self.cwnd = self.cwnd.saturating_add(acked.min(smss));
     }
 }
 
@@ -105,6 +102,13 @@ pub trait CongestionControl: core::fmt::Debug + Send {
     fn set_smss(&mut self, smss: u32) {
         let w = self.state_mut();
         w.cwnd = initial_window(smss, w.initial_segments);
+    }
+
+    /// The connection was idle for more than an RTO (RFC 5681 §4.1): the
+    /// window restarts at `min(IW, cwnd)`.
+    fn on_idle_restart(&mut self, smss: u32) {
+        let w = self.state_mut();
+        w.cwnd = w.cwnd.min(initial_window(smss, w.initial_segments));
     }
 
     /// Another duplicate ACK arrived during fast recovery (RFC 5681 §3.2

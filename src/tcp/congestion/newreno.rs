@@ -72,7 +72,7 @@ mod tests {
         c.on_ack(Instant::ZERO, 1000, None, st(10_000));
         assert_eq!(c.window(), 11_000);
         c.on_ack(Instant::ZERO, 5000, None, st(10_000));
-        assert_eq!(c.window(), 13_000, "ABC caps growth at 2 SMSS per ACK");
+        assert_eq!(c.window(), 12_000, "RFC 5681 eq. 2: at most one SMSS per ACK");
         c.on_timeout(Instant::ZERO, st(20_000));
         assert_eq!((c.window(), c.ssthresh()), (1000, 10_000));
         for _ in 0..9 {

@@ -15,7 +15,7 @@ pub const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const LISTEN_PORT: u16 = 80;
 /// The peer's port when we listen.
 pub const PEER_PORT: u16 = 40000;
-/// Our port for active opens (`connect_from`).
+/// Our port for active opens (`connect_with`).
 pub const ACTIVE_PORT: u16 = 50000;
 /// The peer's initial sequence number.
 pub const PEER_ISS: u32 = 1_000_000;
@@ -36,6 +36,12 @@ impl At for Instant {
 impl At for u64 {
     fn at(self) -> Instant {
         Instant::from_millis(self)
+    }
+}
+
+impl At for u32 {
+    fn at(self) -> Instant {
+        Instant::from_millis(u64::from(self))
     }
 }
 
@@ -186,11 +192,11 @@ impl Seg {
         self.dst_port = Some(dst);
         self
     }
-    pub fn from_ip(mut self, ip: Ipv4Addr) -> Seg {
+    pub fn src_addr(mut self, ip: Ipv4Addr) -> Seg {
         self.peer_ip = Some(ip);
         self
     }
-    pub fn to_ip(mut self, ip: Ipv4Addr) -> Seg {
+    pub fn dst_addr(mut self, ip: Ipv4Addr) -> Seg {
         self.to_ip = Some(ip);
         self
     }
