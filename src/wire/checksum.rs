@@ -5,22 +5,42 @@ use core::net::Ipv4Addr;
 /// Adds `data` to a running one's-complement sum, as big-endian 16-bit
 /// words. An odd trailing byte is padded with zero, so only the last slice
 /// fed into one sum may have odd length.
-pub fn add_bytes(mut sum: u64, data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(8);
+///
+/// The words are summed in native byte order, 64 bits at a time with
+/// end-around carry, and swapped once at the end: the one's-complement sum
+/// is independent of byte order (RFC 1071 §2 (B)) and of word width
+/// (§2 (C)).
+pub fn add_bytes(sum: u64, data: &[u8]) -> u64 {
+    let mut acc = [0u64; 4];
+    let mut carry = [0u64; 4];
+    let mut chunks = data.chunks_exact(32);
     for c in &mut chunks {
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        // Add the two 32-bit halves so the 64-bit accumulator cannot
-        // overflow for any packet under 2^32 bytes.
-        sum += (w >> 32) + (w & 0xffff_ffff);
+        for (i, word) in c.chunks_exact(8).enumerate() {
+            let w =
+                u64::from_ne_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]);
+            let (s, overflow) = acc[i].overflowing_add(w);
+            acc[i] = s;
+            carry[i] += u64::from(overflow);
+        }
     }
+    // Each carry out of 64 bits is worth 2^64 ≡ 1 (mod 2^16 − 1).
+    let mut native: u64 = acc.iter().map(|&a| fold_native(a)).sum::<u64>() + carry.iter().sum::<u64>();
     let mut rest = chunks.remainder().chunks_exact(2);
     for c in &mut rest {
-        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
+        native += u64::from(u16::from_ne_bytes([c[0], c[1]]));
     }
     if let [last] = rest.remainder() {
-        sum += u64::from(*last) << 8;
+        native += u64::from(u16::from_ne_bytes([*last, 0]));
     }
-    sum
+    // Native-order words summed are the big-endian sum byte-swapped on a
+    // little-endian machine; `from_be` undoes exactly that.
+    sum + u64::from(u16::from_be(fold(native)))
+}
+
+/// A 64-bit native-order word reduced to at most 18 bits without changing
+/// its one's-complement value.
+fn fold_native(w: u64) -> u64 {
+    (w & 0xffff) + ((w >> 16) & 0xffff) + ((w >> 32) & 0xffff) + (w >> 48)
 }
 
 /// Folds a running sum to 16 bits (not complemented).
@@ -51,6 +71,30 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The plain RFC 1071 definition, 16 bits at a time, big-endian.
+    fn reference(sum: u64, data: &[u8]) -> u64 {
+        let mut s = sum;
+        for c in data.chunks(2) {
+            s += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+        s
+    }
+
+    proptest! {
+        #[test]
+        fn fast_sum_matches_the_definition(data in proptest::collection::vec(any::<u8>(), 0..3000), start in 0u64..1 << 40) {
+            prop_assert_eq!(fold(add_bytes(start, &data)), fold(reference(start, &data)));
+        }
+    }
+
+    #[test]
+    fn all_ones_words_carry_around() {
+        let data = vec![0xffu8; 4096];
+        assert_eq!(fold(add_bytes(0, &data)), fold(reference(0, &data)));
+        assert_eq!(checksum(&data), !fold(reference(0, &data)));
+    }
 
     #[test]
     fn rfc1071_example() {
