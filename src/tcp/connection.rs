@@ -2,6 +2,7 @@
 //! operations (RFC 9293 §3.10.1-3.10.6).
 
 use super::congestion::CongestionControl;
+use super::recovery::Recovery;
 use super::recv_buffer::RecvBuffer;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
@@ -67,33 +68,6 @@ pub(super) struct Sender {
     pub syn_retransmitted: bool,
     /// When data was last sent (RFC 5681 §4.1 idle restart).
     pub last_send: Instant,
-}
-
-/// Fast retransmit and fast recovery (RFC 5681 §3.2, RFC 6582).
-#[derive(Debug, Clone)]
-pub(super) struct Recovery {
-    /// Consecutive duplicate ACKs.
-    pub dup_acks: u32,
-    /// In fast recovery.
-    pub active: bool,
-    /// RFC 6582 `recover`, stored exclusive: one past the highest sequence
-    /// number sent when recovery began.
-    pub recover: SeqNum,
-    /// A segment to retransmit at the next opportunity.
-    pub retransmit: Option<SeqNum>,
-    /// Partial ACKs seen in this recovery.
-    pub partial_acks: u32,
-    /// Bytes sent beyond the congestion window by limited transmit since
-    /// the last new ACK; RFC 5681 §3.2 step 2 leaves them out of the
-    /// FlightSize that sets ssthresh.
-    pub limited_sent: u32,
-    /// This recovery is driven by the SACK scoreboard (RFC 6675): holes
-    /// below the highest SACKed byte are retransmitted as the pipe
-    /// allows. Otherwise it is NewReno's, one segment per partial ACK.
-    pub sack_based: bool,
-    /// RFC 6675 HighRxt: one past the highest byte retransmitted in this
-    /// recovery.
-    pub high_rxt: SeqNum,
 }
 
 /// The receive side (RFC 9293 §3.3.1 receive sequence variables), with
@@ -177,6 +151,8 @@ pub struct ConnStats {
     pub recoveries: u64,
     /// Duplicate ACKs received.
     pub dup_acks: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
 }
 
 /// Why a connection ended abnormally.
@@ -242,16 +218,7 @@ impl Connection {
                 fin_queued: false,
                 smss: DEFAULT_MSS.min(mss),
                 timed: None,
-                recovery: Recovery {
-                    dup_acks: 0,
-                    active: false,
-                    recover: iss,
-                    retransmit: None,
-                    partial_acks: 0,
-                    limited_sent: 0,
-                    sack_based: false,
-                    high_rxt: iss,
-                },
+                recovery: Recovery::new(iss),
                 sacked: Scoreboard::default(),
                 retries: 0,
                 probes: 0,

@@ -272,35 +272,11 @@ impl Connection {
             self.snd.wl1 = seg.seq;
             self.snd.wl2 = seg.ack;
         }
+        self.detect_lost_retransmissions();
         self.maybe_enter_recovery(now);
         self.after_ack(now);
+        self.arm_tail_loss_probe(now);
         true
-    }
-
-    /// RFC 5681 §3.2 / RFC 6582 §3.2 step 2: three duplicate ACKs start fast
-    /// retransmit, unless they only echo the previous recovery. With SACK,
-    /// RFC 6675 §5's IsLost rule (more than 2·SMSS SACKed above SND.UNA)
-    /// starts it too.
-    fn maybe_enter_recovery(&mut self, now: Instant) {
-        let r = &self.snd.recovery;
-        if r.active || !self.snd.una.after_or_eq(r.recover) || self.snd.una == self.snd.max {
-            return;
-        }
-        let sack_lost = self.sack && self.snd.sacked.sacked_bytes() > 2 * self.snd.smss;
-        if r.dup_acks < 3 && !sack_lost {
-            return;
-        }
-        let s = self.sender_state();
-        let r = &mut self.snd.recovery;
-        r.active = true;
-        r.partial_acks = 0;
-        r.recover = self.snd.max;
-        r.sack_based = self.sack && !self.snd.sacked.is_empty();
-        r.high_rxt = self.snd.una;
-        r.retransmit = Some(self.snd.una);
-        self.stats.recoveries += 1;
-        self.cc.on_fast_retransmit(now, s);
-        self.snd.recovery.limited_sent = 0;
     }
 
     /// SND.UNA < SEG.ACK: new data (or our SYN or FIN) acknowledged.
@@ -351,49 +327,6 @@ impl Connection {
             return Some(now.saturating_since(sent));
         }
         None
-    }
-
-    /// RFC 5681 §3 and RFC 6582 §3.2 steps 4-5 for an ACK of new data.
-    fn on_new_ack_congestion(&mut self, now: Instant, ack: SeqNum, acked: u32, rtt: Option<Duration>) {
-        let r = &mut self.snd.recovery;
-        if r.active {
-            if ack.after_or_eq(r.recover) {
-                r.active = false;
-                r.dup_acks = 0;
-                r.retransmit = None;
-                let s = self.sender_state();
-                self.cc.on_recovery_exit(s);
-            } else if r.sack_based {
-                // The scoreboard drives retransmission (RFC 6675 §5 step C).
-                r.partial_acks += 1;
-                r.high_rxt = r.high_rxt.max(ack);
-            } else {
-                // RFC 6582 §3.2 step 5: a partial ACK retransmits the next
-                // unacknowledged segment and deflates the window.
-                r.partial_acks += 1;
-                r.retransmit = Some(ack);
-                r.high_rxt = r.high_rxt.max(ack);
-                let s = self.sender_state();
-                self.cc.on_partial_ack(acked, s);
-            }
-        } else {
-            r.dup_acks = 0;
-            r.limited_sent = 0;
-            let s = self.sender_state();
-            self.cc.on_ack(now, acked, rtt, s);
-        }
-    }
-
-    /// RFC 5681 §3.2 step 4: a duplicate ACK (inflating the window in a
-    /// NewReno recovery).
-    fn on_duplicate_ack(&mut self) {
-        self.stats.dup_acks += 1;
-        let s = self.sender_state();
-        let r = &mut self.snd.recovery;
-        r.dup_acks += 1;
-        if r.active && !r.sack_based {
-            self.cc.on_recovery_dup_ack(s);
-        }
     }
 
     /// State changes that follow the ACK of our FIN (RFC 9293 §3.10.7.4

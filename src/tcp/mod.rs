@@ -18,6 +18,7 @@ mod connection;
 mod input;
 pub mod isn;
 mod output;
+mod recovery;
 pub mod recv_buffer;
 pub mod rtt;
 pub mod sack;

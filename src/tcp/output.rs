@@ -126,6 +126,7 @@ impl Connection {
         }
         let r = &mut self.snd.recovery;
         r.high_rxt = r.high_rxt.max(seq.add_len(len));
+        r.record_rexmit(seq, self.snd.max);
         self.stats.retransmits += 1;
         self.start_retransmit_timer(now);
         Some(Plan { seq, flags, offset: seq.distance_from(self.snd.buf_seq) as usize, len, gso: None })
@@ -219,6 +220,7 @@ impl Connection {
         self.snd.last_send = now;
         self.timers.persist = None;
         self.start_retransmit_timer(now);
+        self.arm_tail_loss_probe(now);
         let offset = nxt.distance_from(self.snd.buf_seq) as usize;
         let gso = (len > per_segment).then_some(per_segment);
         Some(Plan { seq: nxt, flags, offset, len, gso })

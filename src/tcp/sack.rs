@@ -84,6 +84,11 @@ impl Scoreboard {
         self.sacked = 0;
     }
 
+    /// Whether the byte at `seq` has been SACKed.
+    pub fn contains(&self, seq: SeqNum) -> bool {
+        self.ranges.iter().any(|r| seq.in_range(r.0, r.1))
+    }
+
     /// Bytes SACKed within `[from, to)`.
     pub fn sacked_within(&self, from: SeqNum, to: SeqNum) -> u32 {
         self.ranges

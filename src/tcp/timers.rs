@@ -18,12 +18,14 @@ pub struct Timers {
     pub keepalive: Option<Instant>,
     /// TIME-WAIT's 2·MSL, or the orphaned FIN-WAIT-2 timeout.
     pub linger: Option<Instant>,
+    /// Tail loss probe (RFC 8985 §7).
+    pub tlp: Option<Instant>,
 }
 
 impl Timers {
     /// The earliest running deadline.
     pub fn next(&self) -> Option<Instant> {
-        [self.retransmit, self.delayed_ack, self.persist, self.keepalive, self.linger]
+        [self.retransmit, self.delayed_ack, self.persist, self.keepalive, self.linger, self.tlp]
             .into_iter()
             .flatten()
             .min()
@@ -56,6 +58,10 @@ impl Connection {
         if expired(self.timers.retransmit, now) {
             self.timers.retransmit = None;
             self.on_retransmit_timeout(now);
+        }
+        if expired(self.timers.tlp, now) {
+            self.timers.tlp = None;
+            self.on_tail_loss_probe(now);
         }
         if expired(self.timers.delayed_ack, now) {
             self.timers.delayed_ack = None;
@@ -103,12 +109,7 @@ impl Connection {
                 }
                 let s = self.sender_state();
                 self.cc.on_timeout(now, s);
-                let r = &mut self.snd.recovery;
-                r.active = false;
-                r.dup_acks = 0;
-                r.retransmit = None;
-                r.recover = self.snd.max; // RFC 6582 §3.2 step 6
-                r.sack_based = false;
+                self.reset_recovery_after_timeout();
                 // RFC 2018 §8: the receiver may have reneged.
                 self.snd.sacked.clear();
                 self.snd.timed = None;
