@@ -115,6 +115,9 @@ impl Connection {
         let avail = if seq.before(data_end) { data_end.distance_from(seq) as usize } else { 0 };
         let len = avail.min(max_len).min(self.snd.max.distance_from(seq) as usize);
         let mut flags = TcpFlags::ACK;
+        if len > 0 && seq.add_len(len) == data_end {
+            flags |= TcpFlags::PSH;
+        }
         if self.fin_seq().is_some_and(|f| seq.add_len(len) == f && f.before(self.snd.max)) {
             flags |= TcpFlags::FIN;
         }
