@@ -76,11 +76,18 @@ impl Stack {
                 }
                 return;
             }
-            // RFC 6191: a new incarnation replaces the TIME-WAIT one.
-            self.release(index);
+            // RFC 6191: a new incarnation replaces the TIME-WAIT one. The
+            // old one is freed, or left CLOSED to the application that
+            // still holds it.
+            let floor = self.sockets.tcp_mut(index).map(|t| t.conn.end_time_wait());
+            self.after_io(index);
+            if let Some(&listener) = self.listeners.get(&tuple.local.port()) {
+                self.listener_input(now, listener, tuple, &seg, floor);
+            }
+            return;
         }
         if let Some(&listener) = self.listeners.get(&tuple.local.port()) {
-            self.listener_input(now, listener, tuple, &seg);
+            self.listener_input(now, listener, tuple, &seg, None);
             return;
         }
         self.stats.rx_no_socket += 1;
@@ -88,7 +95,16 @@ impl Stack {
     }
 
     /// RFC 9293 §3.10.7.2: LISTEN.
-    fn listener_input(&mut self, now: Instant, listener: u32, tuple: FourTuple, seg: &Segment<'_>) {
+    /// `iss_floor`, when reopening from TIME-WAIT, is the lowest ISS the
+    /// new connection may use.
+    fn listener_input(
+        &mut self,
+        now: Instant,
+        listener: u32,
+        tuple: FourTuple,
+        seg: &Segment<'_>,
+        iss_floor: Option<SeqNum>,
+    ) {
         if seg.has(TcpFlags::RST) {
             return;
         }
@@ -105,7 +121,10 @@ impl Stack {
             self.stats.syn_dropped += 1;
             return;
         }
-        let iss = self.isn.isn(tuple.local, tuple.remote, now);
+        let mut iss = self.isn.isn(tuple.local, tuple.remote, now);
+        if let Some(floor) = iss_floor.filter(|f| iss.before(*f)) {
+            iss = floor;
+        }
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
         let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
         let conn = Connection::accept(now, tuple, iss, offset, self.cfg.mtu, cfg, seg);

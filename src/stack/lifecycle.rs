@@ -63,9 +63,12 @@ impl Stack {
         if self.connections.get(&tuple) == Some(&index) {
             self.connections.remove(&tuple);
         }
-        if let Some(l) = t.parent.and_then(|p| self.sockets.listener_mut(p)) {
-            l.half_open.remove(&index);
-            l.accept_queue.retain(|&i| i != index);
+        if let Some(p) = t.parent {
+            if let Some(l) = self.sockets.listener_mut(p) {
+                l.half_open.remove(&index);
+                l.accept_queue.retain(|&i| i != index);
+            }
+            self.refresh_readiness(p);
         }
     }
 

@@ -215,7 +215,10 @@ impl Stack {
     pub fn accept(&mut self, listener: SocketHandle) -> Result<SocketHandle, Error> {
         self.sockets.get(listener).ok_or(Error::InvalidHandle)?;
         let l = self.sockets.listener_mut(listener.index).ok_or(Error::InvalidHandle)?;
-        let index = l.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
+        let Some(index) = l.accept_queue.pop_front() else {
+            self.refresh_readiness(listener.index);
+            return Err(Error::WouldBlock);
+        };
         if let Some(t) = self.sockets.tcp_mut(index) {
             t.parent = None;
         }
@@ -241,7 +244,10 @@ impl Stack {
         local_port: u16,
         tcp: Option<TcpConfig>,
     ) -> Result<SocketHandle, Error> {
-        if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
+        // RFC 9293 §3.9.1.1 (MUST-46): no OPEN to a broadcast or multicast
+        // address.
+        let ip = remote.ip();
+        if remote.port() == 0 || ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
             return Err(Error::InvalidInput);
         }
         if let Some(cfg) = &tcp {
@@ -442,7 +448,11 @@ impl Stack {
 
     /// What a socket is ready for now (level-triggered).
     pub fn readiness(&self, h: SocketHandle) -> Result<Readiness, Error> {
-        self.sockets.get(h).map(|s| readiness_of(s.socket.as_ref())).ok_or(Error::InvalidHandle)
+        match self.sockets.get(h).and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Tcp(t)) if t.conn.is_orphaned() => Err(Error::InvalidHandle),
+            Some(s) => Ok(readiness_of(Some(s))),
+            None => Err(Error::InvalidHandle),
+        }
     }
 
     /// The next socket whose readiness changed since it was last reported,

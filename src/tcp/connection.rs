@@ -409,11 +409,18 @@ impl Connection {
         self.rcv.shut || self.state.peer_fin_received() || self.state == State::Closed
     }
 
+    /// RCV.WND: what remains of the window last advertised (zero once
+    /// RCV.NXT has reached or passed its right edge).
+    pub(super) fn offered_window(&self) -> u32 {
+        let (edge, nxt) = (self.rcv.adv_edge, self.rcv.nxt);
+        if edge.after(nxt) { edge.distance_from(nxt) } else { 0 }
+    }
+
     /// RFC 1122 §4.2.3.3 receiver SWS avoidance: after a read, offer the
     /// new space at once only when it is worth a segment.
     fn after_read(&mut self, window_before: usize) {
         let window = self.rcv.buf.window() as u32;
-        let offered = self.rcv.adv_edge.distance_from(self.rcv.nxt);
+        let offered = self.offered_window();
         let threshold = (self.rcv.buf.capacity() as u32 / 2).min(self.rcv.mss);
         let was_closed = (window_before as u32) < self.rcv.mss;
         if self.state.can_receive()

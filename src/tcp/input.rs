@@ -99,19 +99,16 @@ impl Connection {
         if !self.check_timestamps(now, seg) {
             return None;
         }
-        let window = if self.rcv.adv_edge.after(self.rcv.nxt) {
-            self.rcv.adv_edge.distance_from(self.rcv.nxt)
-        } else {
-            0
-        };
+        let window = self.offered_window();
         if !acceptable(seg, self.rcv.nxt, window) {
             return self.on_unacceptable(now, seg, window);
         }
         self.note_activity(now);
-        // RFC 7323 §4.3: TS.Recent follows segments that cover Last.ACK.sent.
+        // RFC 7323 §4.3: TS.Recent follows segments that cover Last.ACK.sent;
+        // §5.5: once invalid (24 days idle) any such segment resets it.
         if let (true, Some(ts)) = (self.ts.enabled, seg.options.timestamps)
             && seg.seq.before_or_eq(self.rcv.last_ack_sent)
-            && SeqNum::new(ts.tsval).after_or_eq(SeqNum::new(self.ts.recent))
+            && (SeqNum::new(ts.tsval).after_or_eq(SeqNum::new(self.ts.recent)) || !self.ts_recent_valid(now))
         {
             self.ts.recent = ts.tsval;
             self.ts.recent_at = Some(now);
@@ -164,12 +161,16 @@ impl Connection {
         let Some(ts) = seg.options.timestamps else {
             return false;
         };
-        let recent_valid = self.ts.recent_at.is_some_and(|at| now.saturating_since(at) < PAWS_IDLE_LIMIT);
-        if recent_valid && SeqNum::new(ts.tsval).before(SeqNum::new(self.ts.recent)) {
+        if self.ts_recent_valid(now) && SeqNum::new(ts.tsval).before(SeqNum::new(self.ts.recent)) {
             self.rcv.ack_now = true;
             return false;
         }
         true
+    }
+
+    /// RFC 7323 §5.5: TS.Recent goes stale after 24 days without update.
+    fn ts_recent_valid(&self, now: Instant) -> bool {
+        self.ts.recent_at.is_some_and(|at| now.saturating_since(at) < PAWS_IDLE_LIMIT)
     }
 
     /// RFC 9293 §3.10.7.4 first step, for a segment outside the window.
@@ -466,9 +467,23 @@ impl Connection {
         if self.state != State::TimeWait || !seg.has(TcpFlags::SYN) || seg.has(TcpFlags::ACK) {
             return false;
         }
+        // "Greater than the last sequence number seen": the FIN at RCV.NXT - 1.
+        let newer_seq = seg.seq.after_or_eq(self.rcv.nxt);
         match (self.ts.enabled, seg.options.timestamps) {
-            (true, Some(ts)) => SeqNum::new(ts.tsval).after(SeqNum::new(self.ts.recent)),
-            _ => seg.seq.after(self.rcv.nxt),
+            (true, Some(ts)) => {
+                let (tsval, recent) = (SeqNum::new(ts.tsval), SeqNum::new(self.ts.recent));
+                tsval.after(recent) || (tsval == recent && newer_seq)
+            }
+            _ => newer_seq,
         }
+    }
+
+    /// Ends TIME-WAIT early because a new incarnation reopens the 4-tuple,
+    /// returning the lowest ISS the new one may use: RFC 9293 §3.6.1 asks
+    /// for one larger than any sequence number the old one used (Linux
+    /// adds 65537 to it).
+    pub fn end_time_wait(&mut self) -> SeqNum {
+        self.enter_closed();
+        self.snd.max.add(65537)
     }
 }

@@ -313,11 +313,20 @@ impl Connection {
     fn window_field(&mut self) -> u16 {
         let space = self.rcv.buf.window() as u32;
         let nxt = self.rcv.nxt;
-        let offered = if self.rcv.adv_edge.after(nxt) { self.rcv.adv_edge.distance_from(nxt) } else { 0 };
+        let offered = self.offered_window();
         let threshold = (self.rcv.buf.capacity() as u32 / 2).min(self.rcv.mss);
-        let wnd = if space.saturating_sub(offered) >= threshold { space } else { offered };
-        let field = (wnd >> self.rcv.wscale).min(65535);
-        let edge = nxt.add(field << self.rcv.wscale);
+        let shift = self.rcv.wscale;
+        let field = if space.saturating_sub(offered) >= threshold {
+            space >> shift
+        } else {
+            // Holding the old right edge: round up, so that scaling never
+            // moves it left (RFC 1122 §4.2.2.16; RFC 7323 §2.4 lets the
+            // peer overrun by less than one scaling unit, which we take if
+            // it fits the buffer).
+            offered.div_ceil(1 << shift)
+        }
+        .min(65535);
+        let edge = nxt.add(field << shift);
         self.rcv.adv_edge = self.rcv.adv_edge.max(edge);
         field as u16
     }

@@ -169,6 +169,12 @@ impl Connection {
         } else {
             r.dup_acks = 0;
             r.limited_sent = 0;
+            // Keep `recover` from falling 2^31 behind SND.UNA, where the
+            // RFC 6582 comparison would flip: only its lead after a
+            // timeout matters.
+            if ack.after(r.recover) {
+                r.recover = ack;
+            }
             let s = self.sender_state();
             self.cc.on_ack(now, acked, rtt, s);
         }

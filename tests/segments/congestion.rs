@@ -13,12 +13,6 @@ fn established() -> Harness {
     Harness::passive(simple(), PeerOpts { mss: Some(1000), ..PeerOpts::default() })
 }
 
-/// Segment `k` of the stream; `last` is the segment count written.
-fn data(h: &Harness, k: u32, last: u32) -> Seg {
-    let s = seg().seq(h.l(1 + 1000 * k)).ack(h.r(1)).data(1000 * k as usize, 1000);
-    if k + 1 == last { s.psh() } else { s }
-}
-
 /// An ACK from the peer for everything before segment `k`.
 fn ack_upto(h: &Harness, k: u32) -> Seg {
     seg().seq(h.r(1)).ack(h.l(1 + 1000 * k))
@@ -27,7 +21,7 @@ fn ack_upto(h: &Harness, k: u32) -> Seg {
 /// Writes `n` segments at 1000 ms; the first ten go out.
 fn flight(h: &mut Harness, n: u32) {
     h.write(1000, &pattern(0, 1000 * n as usize));
-    let want: Vec<Seg> = (0..n.min(10)).map(|k| data(h, k, n)).collect();
+    let want: Vec<Seg> = (0..n.min(10)).map(|k| segment_k(h, k, n)).collect();
     h.expect(1000, &want);
 }
 
@@ -48,7 +42,7 @@ fn slow_start_adds_one_segment_per_ack() {
         h.send_at(1100 + k, ack_upto(&h, k));
         assert_eq!(h.cwnd().0, (10 + k) * SMSS);
         let first = 10 + 2 * (k - 1);
-        h.expect(1100 + k as u64, &[data(&h, first, 40), data(&h, first + 1, 40)]);
+        h.expect(1100 + k as u64, &[segment_k(&h, first, 40), segment_k(&h, first + 1, 40)]);
     }
 }
 
@@ -63,7 +57,7 @@ fn fast_retransmit_on_the_third_duplicate_ack_not_the_second() {
     h.send_at(1101, ack_upto(&h, 0));
     h.expect_nothing(1101);
     h.send_at(1102, ack_upto(&h, 0));
-    h.expect1(1102, data(&h, 0, 10));
+    h.expect1(1102, segment_k(&h, 0, 10));
     // Step 2: ssthresh no more than max(FlightSize / 2, 2·SMSS); step 3:
     // cwnd = ssthresh + 3·SMSS.
     let (cwnd, ssthresh) = h.cwnd();
@@ -78,12 +72,12 @@ fn limited_transmit_sends_one_new_segment_per_early_duplicate() {
     let mut h = established();
     flight(&mut h, 20);
     h.send_at(1100, ack_upto(&h, 0));
-    h.expect1(1100, data(&h, 10, 20));
+    h.expect1(1100, segment_k(&h, 10, 20));
     h.send_at(1101, ack_upto(&h, 0));
-    h.expect1(1101, data(&h, 11, 20));
+    h.expect1(1101, segment_k(&h, 11, 20));
     assert_eq!(h.cwnd().0, 10 * SMSS);
     h.send_at(1102, ack_upto(&h, 0));
-    h.expect1(1102, data(&h, 0, 20));
+    h.expect1(1102, segment_k(&h, 0, 20));
 }
 
 #[test]
@@ -95,10 +89,10 @@ fn limited_transmit_is_not_counted_in_ssthresh() {
     flight(&mut h, 20);
     for (t, k) in [(1100, 10), (1101, 11)] {
         h.send_at(t, ack_upto(&h, 0));
-        h.expect1(t, data(&h, k, 20));
+        h.expect1(t, segment_k(&h, k, 20));
     }
     h.send_at(1102, ack_upto(&h, 0));
-    h.expect1(1102, data(&h, 0, 20));
+    h.expect1(1102, segment_k(&h, 0, 20));
     let (cwnd, ssthresh) = h.cwnd();
     assert!(ssthresh <= 5 * SMSS, "ssthresh {ssthresh} counts the limited-transmit segments");
     assert_eq!(cwnd, ssthresh + 3 * SMSS);
@@ -113,7 +107,7 @@ fn fast_recovery_inflates_the_window() {
     for t in 1100..1103 {
         h.send_at(t, ack_upto(&h, 0));
     }
-    h.expect1(1102, data(&h, 0, 10));
+    h.expect1(1102, segment_k(&h, 0, 10));
     assert_eq!(h.cwnd(), (8 * SMSS, 5 * SMSS));
     h.write(1103, &pattern(10_000, 5000));
     h.expect_nothing(1103);
@@ -123,9 +117,9 @@ fn fast_recovery_inflates_the_window() {
     }
     assert_eq!(h.cwnd().0, 10 * SMSS);
     h.send_at(1106, ack_upto(&h, 0));
-    h.expect1(1106, data(&h, 10, 15));
+    h.expect1(1106, segment_k(&h, 10, 15));
     h.send_at(1107, ack_upto(&h, 0));
-    h.expect1(1107, data(&h, 11, 15));
+    h.expect1(1107, segment_k(&h, 11, 15));
 }
 
 #[test]
@@ -139,12 +133,12 @@ fn partial_ack_retransmits_the_next_hole() {
     for t in 1100..1103 {
         h.send_at(t, ack_upto(&h, 0));
     }
-    h.expect1(1102, data(&h, 0, 10));
+    h.expect1(1102, segment_k(&h, 0, 10));
     h.send_at(1103, ack_upto(&h, 0));
     h.expect_nothing(1103);
     assert_eq!(h.cwnd().0, 9 * SMSS);
     h.send_at(1200, ack_upto(&h, 5));
-    h.expect1(1200, data(&h, 5, 10));
+    h.expect1(1200, segment_k(&h, 5, 10));
     assert_eq!(h.cwnd().0, 5 * SMSS);
     // The full ACK ends recovery (step 4): cwnd = min(ssthresh,
     // max(FlightSize, SMSS) + SMSS) or cwnd = ssthresh.
@@ -162,10 +156,10 @@ fn no_fast_retransmit_for_duplicates_from_before_a_timeout() {
     // fast retransmit.
     let mut h = established();
     flight(&mut h, 10);
-    h.expect1(1300, data(&h, 0, 10));
+    h.expect1(1300, segment_k(&h, 0, 10));
     assert_eq!(h.cwnd(), (SMSS, 5 * SMSS));
     h.send_at(1310, ack_upto(&h, 1));
-    h.expect(1310, &[data(&h, 1, 10), data(&h, 2, 10)]);
+    h.expect(1310, &[segment_k(&h, 1, 10), segment_k(&h, 2, 10)]);
     for t in 1320..1323 {
         h.send_at(t, ack_upto(&h, 1));
         for s in h.recv_all(t) {
@@ -204,7 +198,7 @@ fn timeout_resets_cwnd_to_the_loss_window() {
     // RFC 5681 §3.1: ssthresh = max(FlightSize / 2, 2·SMSS), cwnd = SMSS.
     let mut h = established();
     flight(&mut h, 10);
-    h.expect1(1300, data(&h, 0, 10));
+    h.expect1(1300, segment_k(&h, 0, 10));
     assert_eq!(h.cwnd(), (SMSS, 5 * SMSS));
 }
 
@@ -214,7 +208,7 @@ fn congestion_avoidance_adds_at_most_one_segment_per_window() {
     // SMSS for a whole window of acknowledged data.
     let mut h = established();
     flight(&mut h, 10);
-    h.expect1(1300, data(&h, 0, 10));
+    h.expect1(1300, segment_k(&h, 0, 10));
     // Slow start from 1000 to ssthresh (5000).
     for k in 1..=4 {
         h.send_at(1300 + k, ack_upto(&h, k));

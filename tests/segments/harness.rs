@@ -27,7 +27,9 @@ use trust::wire::ipv4;
 pub use trust::wire::{TcpFlags, Timestamps};
 
 mod seg;
+mod stream;
 pub use seg::*;
+pub use stream::*;
 
 /// One connection as the tests see it.
 #[derive(Debug, Clone, Copy)]

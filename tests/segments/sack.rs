@@ -4,16 +4,6 @@
 
 use crate::harness::*;
 
-fn established() -> Harness {
-    let cfg = TcpConfig { sack: true, ..simple() };
-    Harness::passive(cfg, PeerOpts { mss: Some(1000), sack: true, ..PeerOpts::default() })
-}
-
-fn data(h: &Harness, k: u32, last: u32) -> Seg {
-    let s = seg().seq(h.l(1 + 1000 * k)).ack(h.r(1)).data(1000 * k as usize, 1000);
-    if k + 1 == last { s.psh() } else { s }
-}
-
 /// A duplicate ACK of segment 0 SACKing segments [1, upto).
 fn dup_sacking(h: &Harness, upto: u32) -> Seg {
     seg().seq(h.r(1)).ack(h.l(1)).sack(&[(h.l(1001), h.l(1 + 1000 * upto))])
@@ -21,7 +11,7 @@ fn dup_sacking(h: &Harness, upto: u32) -> Seg {
 
 fn flight(h: &mut Harness, n: u32) {
     h.write(1000, &pattern(0, 1000 * n as usize));
-    let want: Vec<Seg> = (0..n.min(10)).map(|k| data(h, k, n)).collect();
+    let want: Vec<Seg> = (0..n.min(10)).map(|k| segment_k(h, k, n)).collect();
     h.expect(1000, &want);
 }
 
@@ -30,19 +20,19 @@ fn limited_transmit_needs_new_sack_information() {
     // RFC 5681 §3.2 step 1: "a sender using SACK MUST NOT send new data
     // unless the incoming duplicate acknowledgment contains new SACK
     // information."
-    let mut h = established();
+    let mut h = sack_established();
     flight(&mut h, 20);
     h.send_at(1100, seg().seq(h.r(1)).ack(h.l(1)));
     h.expect_nothing(1100);
     h.send_at(1101, dup_sacking(&h, 2));
-    h.expect1(1101, data(&h, 10, 20));
+    h.expect1(1101, segment_k(&h, 10, 20));
     h.send_at(1102, dup_sacking(&h, 2));
     h.expect_nothing(1102);
 }
 
 #[test]
 fn sack_recovery_retransmits_the_first_hole() {
-    let mut h = established();
+    let mut h = sack_established();
     flight(&mut h, 10);
     h.send_at(1100, dup_sacking(&h, 2));
     h.expect_nothing(1100);
@@ -50,7 +40,7 @@ fn sack_recovery_retransmits_the_first_hole() {
     h.expect_nothing(1101);
     // Third duplicate (and more than 2·SMSS SACKed): segment 0 is lost.
     h.send_at(1102, dup_sacking(&h, 4));
-    h.expect1(1102, data(&h, 0, 10));
+    h.expect1(1102, segment_k(&h, 0, 10));
     let (cwnd, ssthresh) = h.cwnd();
     assert!(ssthresh <= 5000, "ssthresh {ssthresh}");
     assert!(cwnd <= ssthresh + 3000, "cwnd {cwnd}");
@@ -60,7 +50,7 @@ fn sack_recovery_retransmits_the_first_hole() {
 fn sack_recovery_repairs_several_holes_per_round_trip() {
     // Segments 0 and 5 lost. With the SACK scoreboard both are resent
     // before any cumulative ACK arrives (RFC 6675 §5 step C).
-    let mut h = established();
+    let mut h = sack_established();
     flight(&mut h, 10);
     let dup = |h: &Harness, hi: u32| {
         let mut b = vec![(h.l(1001), h.l(5001))];

@@ -4,16 +4,6 @@
 
 use crate::harness::*;
 
-fn established() -> Harness {
-    let cfg = TcpConfig { sack: true, ..simple() };
-    Harness::passive(cfg, PeerOpts { mss: Some(1000), sack: true, ..PeerOpts::default() })
-}
-
-fn data(h: &Harness, k: u32, last: u32) -> Seg {
-    let s = seg().seq(h.l(1 + 1000 * k)).ack(h.r(1)).data(1000 * k as usize, 1000);
-    if k + 1 == last { s.psh() } else { s }
-}
-
 /// An ACK of segment `una` SACKing `blocks` (segment index ranges).
 fn ack_sacking(h: &Harness, una: u32, blocks: &[(u32, u32)]) -> Seg {
     let b: Vec<(u32, u32)> = blocks.iter().map(|&(l, r)| (h.l(1 + 1000 * l), h.l(1 + 1000 * r))).collect();
@@ -28,18 +18,18 @@ fn sent(h: &mut Harness, t: u64) -> Vec<u32> {
 
 #[test]
 fn tail_loss_probe_resends_the_last_segment_after_two_rtts() {
-    let mut h = established();
+    let mut h = sack_established();
     h.write(1000, &pattern(0, 5000));
-    let first: Vec<Seg> = (0..5).map(|k| data(&h, k, 5)).collect();
+    let first: Vec<Seg> = (0..5).map(|k| segment_k(&h, k, 5)).collect();
     h.expect(1000, &first);
     // No ACK comes back: PTO = 2·SRTT = 200 ms, before the 300 ms RTO.
     h.expect_nothing(1199);
-    h.expect1(1200, data(&h, 4, 5));
+    h.expect1(1200, segment_k(&h, 4, 5));
 }
 
 #[test]
 fn a_sacked_probe_reveals_the_tail_losses() {
-    let mut h = established();
+    let mut h = sack_established();
     h.write(1000, &pattern(0, 5000));
     assert_eq!(sent(&mut h, 1000), [0, 1, 2, 3, 4]);
     assert_eq!(sent(&mut h, 1200), [4], "the probe");
@@ -55,16 +45,16 @@ fn a_sacked_probe_reveals_the_tail_losses() {
 fn a_lone_segment_waits_for_the_retransmission_timer() {
     // With one segment out, PTO = 2·SRTT + 200 ms = 400 ms, later than the
     // 300 ms RTO, so no probe is armed and the RTO retransmits.
-    let mut h = established();
+    let mut h = sack_established();
     h.write(1000, &pattern(0, 1000));
-    h.expect1(1000, data(&h, 0, 1));
+    h.expect1(1000, segment_k(&h, 0, 1));
     h.expect_nothing(1299);
-    h.expect1(1300, data(&h, 0, 1));
+    h.expect1(1300, segment_k(&h, 0, 1));
 }
 
 #[test]
 fn a_lost_retransmission_is_resent_without_a_timeout() {
-    let mut h = established();
+    let mut h = sack_established();
     h.write(1000, &pattern(0, 30_000));
     assert_eq!(sent(&mut h, 1000), (0..10).collect::<Vec<_>>());
     // Segment 0 is lost; SACKs of 1-3 start the recovery, and each newly
