@@ -210,7 +210,10 @@ impl Connection {
         self.timers.tlp = None;
         let r = &self.snd.recovery;
         let idle = self.snd.una == self.snd.max;
-        if !self.sack || r.active || r.probe.is_some() || idle || !self.state.can_transmit_data() {
+        // A closed window is probed by the persist and retransmission
+        // timers; a tail probe would only be dropped by the receiver.
+        let closed = self.snd.wnd == 0;
+        if !self.sack || r.active || r.probe.is_some() || idle || closed || !self.state.can_transmit_data() {
             return;
         }
         let Some(srtt) = self.rtt.srtt() else { return };
