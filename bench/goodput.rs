@@ -139,8 +139,8 @@ fn main() {
         "10 MiB transfers (NewReno unless named), {seeds} seeds each, loss on both links;\ngoodput in Mbit/s of payload per virtual second"
     );
     println!(
-        "{:<38} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}",
-        "link", "min", "mean", "max", "capacity", "target", "result"
+        "{:<38} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10} {:>8}",
+        "link", "min", "mean", "max", "mean B/s", "capacity", "target", "result"
     );
     let mut missed = 0;
     for case in &cases {
@@ -163,8 +163,9 @@ fn main() {
             }
             None => "",
         };
+        let bytes_per_sec = mean * 1e6 / 8.0;
         println!(
-            "{:<38} {min:>9.3} {mean:>9.3} {max:>9.3} {capacity:>10.3} {:>10} {result:>8}",
+            "{:<38} {min:>9.3} {mean:>9.3} {max:>9.3} {bytes_per_sec:>11.0} {capacity:>10.3} {:>10} {result:>8}",
             case.name,
             target.map_or(label.clone(), |t| format!("{t:.3}")),
         );
