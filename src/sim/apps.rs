@@ -67,9 +67,12 @@ pub struct BulkSender {
     pub hash: StreamHash,
     shutdown_when_done: bool,
     pub shut: bool,
-    /// The first error `send` reported.
+    /// The first error `send` or `shutdown` reported.
     pub error: Option<Error>,
+    /// Pattern bytes from stream offset `chunk_at` on, computed once: while
+    /// the send buffer stays full, polls cost nothing.
     chunk: Vec<u8>,
+    chunk_at: u64,
 }
 
 impl BulkSender {
@@ -83,18 +86,24 @@ impl BulkSender {
             shutdown_when_done,
             shut: false,
             error: None,
-            chunk: vec![0; 16 * 1024],
+            chunk: Vec::new(),
+            chunk_at: 0,
         }
     }
 
     /// Writes what the stack will take now.
     pub fn poll(&mut self, stack: &mut Stack) {
         while self.sent < self.total && self.error.is_none() {
-            let n = (self.total - self.sent).min(self.chunk.len() as u64) as usize;
-            self.pattern.fill(self.sent, &mut self.chunk[..n]);
-            match stack.send(self.handle, &self.chunk[..n]) {
+            if self.sent >= self.chunk_at + self.chunk.len() as u64 {
+                let n = (self.total - self.sent).min(16 * 1024) as usize;
+                self.chunk.resize(n, 0);
+                self.chunk_at = self.sent;
+                self.pattern.fill(self.sent, &mut self.chunk);
+            }
+            let data = &self.chunk[(self.sent - self.chunk_at) as usize..];
+            match stack.send(self.handle, data) {
                 Ok(k) => {
-                    self.hash.update(&self.chunk[..k]);
+                    self.hash.update(&data[..k]);
                     self.sent += k as u64;
                 }
                 Err(Error::WouldBlock) => break,

@@ -297,7 +297,6 @@ impl Connection {
         self.rcv.adv_edge = self.rcv.nxt;
         let peer_mss = opts.mss.map_or(DEFAULT_MSS, u32::from).max(64);
         self.snd.smss = peer_mss.min(self.rcv.mss);
-        self.cc.set_smss(self.snd.smss);
         if let (Some(shift), true) = (opts.window_scale, self.cfg.window_scaling) {
             self.window_scaling = true;
             self.snd.wscale = shift.min(MAX_WINDOW_SCALE);
@@ -310,6 +309,7 @@ impl Connection {
             self.ts.recent_at = Some(now);
         }
         self.rcv.seg_size = self.full_segment();
+        self.cc.set_smss(self.cc_smss());
     }
 
     pub fn state(&self) -> State {
@@ -578,7 +578,7 @@ impl Connection {
     /// Payload of a full-sized segment from the peer: our MSS less the
     /// options every segment carries (RFC 5681 §2 "SMSS" excludes them).
     pub(super) fn full_segment(&self) -> u32 {
-        self.rcv.mss.min(self.snd.smss) - if self.ts.enabled { 12 } else { 0 }
+        self.rcv.mss.min(self.snd.smss) - self.option_overhead()
     }
 
     /// Our timestamp clock (RFC 7323 §5.4: one tick per millisecond).
@@ -622,12 +622,24 @@ impl Connection {
         above + retransmitted
     }
 
+    /// The SMSS congestion control counts in: the payload of a full segment,
+    /// after the options every segment carries (RFC 5681 §2: SMSS excludes
+    /// options), so that a window of N·SMSS is N whole segments.
+    pub(super) fn cc_smss(&self) -> u32 {
+        self.snd.smss - self.option_overhead()
+    }
+
+    /// Option bytes every segment carries (the timestamps option, padded).
+    pub(super) fn option_overhead(&self) -> u32 {
+        if self.ts.enabled { 12 } else { 0 }
+    }
+
     /// What the congestion controller is told: SMSS and FlightSize, less
     /// what limited transmit sent (RFC 5681 §3.2 step 2).
     pub(super) fn sender_state(&self) -> super::congestion::SenderState {
         let flight = self.snd.max.distance_from(self.snd.una);
         super::congestion::SenderState {
-            smss: self.snd.smss,
+            smss: self.cc_smss(),
             flight: flight.saturating_sub(self.snd.recovery.limited_sent),
         }
     }

@@ -210,9 +210,13 @@ impl Connection {
     }
 
     /// An acceptable RST with the exact sequence number (RFC 9293
-    /// §3.10.7.4 second step).
+    /// §3.10.7.4 second step). In TIME-WAIT it is ignored, as RFC 1337
+    /// recommends: ending TIME-WAIT early frees the 4-tuple while old
+    /// duplicates may still be in flight, and a new incarnation could then
+    /// accept another connection's bytes ("TIME-WAIT assassination").
     fn on_reset(&mut self) {
         match self.state {
+            State::TimeWait => {}
             State::SynReceived if self.passive => self.enter_closed(),
             State::SynReceived => self.fail(Error::ConnectionRefused),
             State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
@@ -399,7 +403,7 @@ impl Connection {
         let had_gap = self.rcv.buf.has_out_of_order();
         // A "full-sized segment" is the largest the peer sends, at most our
         // MSS less options (RFC 1122 §4.2.3.2, RFC 5681 §4.2).
-        let largest = (payload.len() as u32).min(self.rcv.mss - if self.ts.enabled { 12 } else { 0 });
+        let largest = (payload.len() as u32).min(self.rcv.mss - self.option_overhead());
         self.rcv.seg_size = self.rcv.seg_size.max(largest);
         let accepted = self.rcv.buf.write_at(offset, payload);
         self.rcv.nxt = self.rcv.nxt.add_len(accepted.advanced);

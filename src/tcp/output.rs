@@ -160,7 +160,7 @@ impl Connection {
         // by what a duplicate ACK newly SACKs, and only such ACKs may
         // release new data.
         let allowance =
-            if !r.active && r.dup_acks < 3 && !self.sack { r.dup_acks * self.snd.smss } else { 0 };
+            if !r.active && r.dup_acks < 3 && !self.sack { r.dup_acks * self.cc_smss() } else { 0 };
         let flight = self.flight() as usize;
         let pipe = self.pipe() as usize;
         let cwnd = self.cc.window() as usize;
@@ -172,7 +172,7 @@ impl Connection {
         if flight == 0 && avail > 0 && now.saturating_since(self.snd.last_send) > self.rtt.rto() {
             // RFC 5681 §4.1: after an idle period longer than the RTO,
             // restart from at most the initial window.
-            self.cc.on_idle_restart(self.snd.smss);
+            self.cc.on_idle_restart(self.cc_smss());
         }
         // A super-segment carries whole segments, plus a short tail only
         // when Nagle would let that tail go alone.

@@ -115,7 +115,7 @@ impl Connection {
             return;
         }
         let sb = &self.snd.sacked;
-        let sack_lost = self.sack && sb.sacked_bytes() > 2 * self.snd.smss;
+        let sack_lost = self.sack && sb.sacked_bytes() > 2 * self.cc_smss();
         let probe_sacked = r.probe.is_some_and(|end| sb.highest().is_some_and(|h| h.after_or_eq(end)));
         if r.dup_acks < 3 && !sack_lost && !probe_sacked {
             return;
@@ -218,7 +218,7 @@ impl Connection {
         }
         let Some(srtt) = self.rtt.srtt() else { return };
         let mut pto = (srtt * 2).max(MIN_PTO);
-        if self.snd.max.distance_from(self.snd.una) <= self.snd.smss {
+        if self.snd.max.distance_from(self.snd.una) <= self.cc_smss() {
             pto += WORST_CASE_DELAYED_ACK;
         }
         let at = now + pto;
@@ -234,7 +234,7 @@ impl Connection {
         if !self.state.can_transmit_data() || self.snd.una == self.snd.max || self.snd.recovery.active {
             return;
         }
-        let segment = self.snd.smss - if self.ts.enabled { 12 } else { 0 };
+        let segment = self.cc_smss();
         let last = self.snd.max.sub(segment.min(self.snd.max.distance_from(self.snd.una)));
         let r = &mut self.snd.recovery;
         r.retransmit = Some(last.max(self.snd.una));

@@ -65,13 +65,17 @@ fn after_time_wait_segments_are_reset() {
 }
 
 #[test]
-fn rst_ends_time_wait() {
-    // RFC 9293 §3.10.7.4 second step, TIME-WAIT: an acceptable RST
-    // deletes the TCB (silently).
+fn rst_does_not_end_time_wait() {
+    // RFC 1337 ("TIME-WAIT assassination"): an RST in TIME-WAIT is ignored,
+    // so the 4-tuple stays reserved for its 2·MSL and old duplicates cannot
+    // reach a new incarnation. (RFC 9293 §3.10.7.4's second step would
+    // delete the TCB; RFC 1337's fix is what keeps streams apart.)
     let mut h = in_time_wait(simple(), PeerOpts::plain());
     h.send_at(1000, seg().rst().seq(h.r(2)).win(0));
     h.expect_nothing(1000);
-    assert_eq!(h.stack.socket_count(), 1);
+    assert_eq!(h.stack.socket_count(), 2, "the listener and the TIME-WAIT connection");
+    h.send_at(2000, seg().fin().seq(h.r(1)).ack(h.l(2)));
+    h.expect1(2000, seg().seq(h.l(2)).ack(h.r(2)));
 }
 
 #[test]
