@@ -120,7 +120,7 @@ pub struct TcpOptions {
 
 impl TcpOptions {
     /// Bytes these options take on the wire, padded to a multiple of 4, in
-    /// the layout [`emit`] writes. SACK blocks that would not fit in 40
+    /// the layout [`emit_packet`] writes. SACK blocks that would not fit in 40
     /// bytes are not counted (and not written).
     pub fn wire_len(&self) -> usize {
         let mut len = 0;
