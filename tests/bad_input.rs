@@ -2,7 +2,7 @@
 //! (truncated, bad lengths, bad offsets, bad options, odd flag
 //! combinations) are fed into stacks that carry live connections.
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::Ipv4Addr;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -95,34 +95,9 @@ fn damage(p: &[u8], rng: &mut Rng, fix_checksums: bool) -> Vec<u8> {
         _ => p.truncate(p.len() / 2),
     }
     if fix_checksums {
-        fix(&mut p);
+        checksum::rewrite(&mut p, true, true);
     }
     p
-}
-
-/// Recomputes the IPv4 header checksum and, where the lengths allow, the
-/// TCP checksum.
-fn fix(p: &mut [u8]) {
-    if p.len() < 20 {
-        return;
-    }
-    let ihl = usize::from(p[0] & 0x0f) * 4;
-    if ihl < 20 || ihl > p.len() {
-        return;
-    }
-    p[10..12].copy_from_slice(&[0, 0]);
-    let c = checksum::checksum(&p[..ihl]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    let total = usize::from(u16::from_be_bytes([p[2], p[3]])).min(p.len());
-    if p[9] != 6 || total < ihl + 18 {
-        return;
-    }
-    let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
-    let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
-    let seg = &mut p[ihl..total];
-    seg[16..18].copy_from_slice(&[0, 0]);
-    let sum = checksum::add_bytes(checksum::pseudo_header(src, dst, 6, seg.len() as u16), seg);
-    seg[16..18].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
 }
 
 /// A transfer from A to B with damaged packets thrown at both stacks
@@ -134,37 +109,25 @@ fn transfer_under_fire(
     per_step: usize,
     fix_checksums: bool,
 ) -> (bool, BulkReceiver, BulkSender) {
-    let l = net.hosts[1].listen(80, 8).expect("listen");
-    let c = net.hosts[0].connect(net.now, SocketAddrV4::new(B, 80)).expect("connect");
-    let mut tx = BulkSender::new(c, 5, bytes, true);
-    let mut rx = None;
     let limit = net.now + Duration::from_secs(600);
-    let done = net.run(limit, |net| {
-        let victims: Vec<(usize, Vec<u8>)> =
-            net.capture.as_ref().map(|c| c.iter().cloned().collect()).unwrap_or_default();
-        for _ in 0..per_step {
-            if victims.is_empty() {
-                break;
+    let t = net
+        .bulk_transfer(80, bytes, 5, limit, |net| {
+            let victims: Vec<(usize, Vec<u8>)> =
+                net.capture.as_ref().map(|c| c.iter().cloned().collect()).unwrap_or_default();
+            for _ in 0..per_step {
+                if victims.is_empty() {
+                    break;
+                }
+                let (from, p) = &victims[rng.below(victims.len() as u64) as usize];
+                let bad = damage(p, rng, fix_checksums);
+                let now = net.now;
+                net.hosts[1 - from].handle_packet(now, &bad);
             }
-            let (from, p) = &victims[rng.below(victims.len() as u64) as usize];
-            let bad = damage(p, rng, fix_checksums);
-            let now = net.now;
-            net.hosts[1 - from].handle_packet(now, &bad);
-        }
-        if rx.is_none() {
-            rx = net.hosts[1].accept(l).ok().map(|h| BulkReceiver::new(h, 5));
-        }
-        tx.poll(&mut net.hosts[0]);
-        match rx.as_mut() {
-            Some(r) => {
-                r.poll(&mut net.hosts[1]);
-                r.eof || r.error.is_some() || tx.error.is_some()
-            }
-            None => false,
-        }
-    });
-    let _ = net.hosts[1].close(net.now, l);
-    (done, rx.unwrap_or_else(|| BulkReceiver::new(c, 5)), tx)
+        })
+        .expect("transfer");
+    let _ = net.hosts[1].close(net.now, t.listener);
+    let receiver = t.receiver.unwrap_or_else(|| BulkReceiver::new(t.sender.handle, 5));
+    (t.finished, receiver, t.sender)
 }
 
 proptest! {

@@ -2,12 +2,11 @@
 //! link either cutting them (as a device does) or carrying them whole (as
 //! a TUN hands the kernel's GSO packets to the engine).
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::Ipv4Addr;
 use std::time::Duration;
 
 use trust::device::sim::LinkConfig;
 use trust::sim::Network;
-use trust::sim::apps::{BulkReceiver, BulkSender};
 use trust::stack::StackConfig;
 use trust::tcp::isn::IsnKey;
 use trust::time::Instant;
@@ -23,24 +22,11 @@ fn transfer(tso: usize, link_mtu: usize) -> Vec<usize> {
     let link = LinkConfig { mtu: link_mtu, ..LinkConfig::ideal(Duration::from_millis(5)) };
     let mut net = Network::new(cfgs, [link.clone(), link], 7);
     net.trace = Some(Vec::new());
-    let l = net.hosts[1].listen(80, 16).unwrap();
-    let c = net.hosts[0].connect(net.now, SocketAddrV4::new(b, 80)).unwrap();
-    let mut tx = BulkSender::new(c, 42, 1_000_000, true);
-    let mut rx: Option<BulkReceiver> = None;
-    let done = net.run(Instant::from_millis(60_000), |net| {
-        if rx.is_none() {
-            rx = net.hosts[1].accept(l).ok().map(|h| BulkReceiver::new(h, 42));
-        }
-        tx.poll(&mut net.hosts[0]);
-        rx.as_mut().is_some_and(|r| {
-            r.poll(&mut net.hosts[1]);
-            r.eof
-        })
-    });
-    let r = rx.expect("accepted");
-    assert!(done, "transfer stalled at {} bytes", r.received);
+    let t = net.bulk_transfer(80, 1_000_000, 42, Instant::from_millis(60_000), |_| {}).expect("transfer");
+    let r = t.receiver.expect("accepted");
+    assert!(t.finished && r.error.is_none(), "transfer stalled at {} bytes ({:?})", r.received, r.error);
     assert_eq!((r.received, r.mismatch), (1_000_000, None));
-    assert_eq!(r.hash, tx.hash);
+    assert_eq!(r.hash, t.sender.hash);
     let trace = net.trace.take().unwrap_or_default();
     trace
         .iter()

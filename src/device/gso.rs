@@ -34,9 +34,6 @@ pub fn segment(packet: &[u8], gso_size: usize, mut emit: impl FnMut(&[u8])) -> R
         out[ip_len + tcp_len..].copy_from_slice(chunk);
         out[2..4].copy_from_slice(&(total as u16).to_be_bytes());
         out[4..6].copy_from_slice(&ident.wrapping_add(i as u16).to_be_bytes());
-        out[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum::checksum(&out[..ip_len]);
-        out[10..12].copy_from_slice(&c.to_be_bytes());
         let t = &mut out[ip_len..];
         let piece_seq = seq.wrapping_add((i * gso_size) as u32);
         t[4..8].copy_from_slice(&piece_seq.to_be_bytes());
@@ -48,11 +45,7 @@ pub fn segment(packet: &[u8], gso_size: usize, mut emit: impl FnMut(&[u8])) -> R
             f &= !wire::TcpFlags::CWR.bits();
         }
         t[13] = f;
-        t[16..18].copy_from_slice(&[0, 0]);
-        let len = t.len() as u16;
-        let pseudo = checksum::pseudo_header(ip.repr.src, ip.repr.dst, ipv4::PROTO_TCP, len);
-        let c = !checksum::fold(checksum::add_bytes(pseudo, t));
-        t[16..18].copy_from_slice(&c.to_be_bytes());
+        checksum::rewrite(out, true, true);
         emit(out);
     }
     Ok(())

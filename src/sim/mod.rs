@@ -12,11 +12,12 @@
 
 pub mod apps;
 
+use core::net::SocketAddrV4;
 use std::collections::VecDeque;
 
 use crate::device::gso;
 use crate::device::sim::{LinkConfig, LinkStats, SimLink};
-use crate::stack::{Stack, StackConfig};
+use crate::stack::{SocketHandle, Stack, StackConfig};
 use crate::time::Instant;
 
 /// Largest packet the simulator moves (a TSO super-segment).
@@ -143,10 +144,76 @@ impl Network {
         }
     }
 
+    /// As [`Network::run`], for an application that can fail: `app` says
+    /// whether it has finished, and its first error stops the run and is
+    /// returned.
+    pub fn try_run<E>(
+        &mut self,
+        limit: Instant,
+        mut app: impl FnMut(&mut Network) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        let mut error = None;
+        let finished = self.run(limit, |net| {
+            app(net).unwrap_or_else(|e| {
+                error = Some(e);
+                true
+            })
+        });
+        error.map_or(Ok(finished), Err)
+    }
+
+    /// A one-way bulk transfer: host 1 listens on `port`, host 0 connects
+    /// and sends `bytes` of the [`apps::Pattern`] seeded by `seed`, then
+    /// shuts down writing; host 1 reads and checks every byte. `between`
+    /// runs before every application step (to inject packets, say). Runs
+    /// until host 1 reads the end of the stream, either side sees an
+    /// error, or virtual time reaches `limit`.
+    pub fn bulk_transfer(
+        &mut self,
+        port: u16,
+        bytes: u64,
+        seed: u64,
+        limit: Instant,
+        mut between: impl FnMut(&mut Network),
+    ) -> Result<BulkTransfer, crate::Error> {
+        let listener = self.hosts[1].listen(port, 8)?;
+        let started = self.now;
+        let server = SocketAddrV4::new(self.hosts[1].config().addr, port);
+        let client = self.hosts[0].connect(started, server)?;
+        let mut sender = apps::BulkSender::new(client, seed, bytes, true);
+        let mut receiver: Option<apps::BulkReceiver> = None;
+        let finished = self.run(limit, |net| {
+            between(net);
+            if receiver.is_none() {
+                receiver = net.hosts[1].accept(listener).ok().map(|h| apps::BulkReceiver::new(h, seed));
+            }
+            sender.poll(&mut net.hosts[0]);
+            receiver.as_mut().is_some_and(|r| {
+                r.poll(&mut net.hosts[1]);
+                r.eof || r.error.is_some() || sender.error.is_some()
+            })
+        });
+        Ok(BulkTransfer { finished, listener, started, sender, receiver })
+    }
+
     /// Both links' counters.
     pub fn link_stats(&self) -> [LinkStats; 2] {
         [self.links[0].stats(), self.links[1].stats()]
     }
+}
+
+/// The outcome of [`Network::bulk_transfer`].
+#[derive(Debug)]
+pub struct BulkTransfer {
+    /// The receiver read the end of the stream, or an error ended it.
+    pub finished: bool,
+    /// Host 1's listener (still open).
+    pub listener: SocketHandle,
+    /// When host 0 connected.
+    pub started: Instant,
+    pub sender: apps::BulkSender,
+    /// Host 1's side, once it accepted the connection.
+    pub receiver: Option<apps::BulkReceiver>,
 }
 
 /// A one-line summary of an IPv4/TCP packet, for traces.

@@ -66,28 +66,26 @@ impl Stack {
             remote: SocketAddrV4::new(src, repr.src_port),
         };
         let seg = Segment::from_wire(wire_seg);
+        let listener = self.listeners.get(&tuple.local.port()).copied();
+        let mut iss_floor = None;
         if let Some(&index) = self.connections.get(&tuple) {
-            let reopen = matches!(self.sockets.tcp_mut(index), Some(t) if t.conn.time_wait_accepts_syn(&seg));
-            if !reopen || !self.listeners.contains_key(&tuple.local.port()) {
-                if let Some(t) = self.sockets.tcp_mut(index) {
-                    let rst = t.conn.handle_segment(now, &seg);
-                    self.queue_reset(rst);
-                    self.after_io(index);
-                }
+            let Some(t) = self.sockets.tcp_mut(index) else { return };
+            if listener.is_some() && t.conn.time_wait_accepts_syn(&seg) {
+                // RFC 6191: a new incarnation replaces the TIME-WAIT one. The
+                // old one is freed, or left CLOSED to the application that
+                // still holds it.
+                iss_floor = Some(t.conn.end_time_wait());
+            } else {
+                let rst = t.conn.handle_segment(now, &seg);
+                self.queue_reset(rst);
+            }
+            self.after_io(index);
+            if iss_floor.is_none() {
                 return;
             }
-            // RFC 6191: a new incarnation replaces the TIME-WAIT one. The
-            // old one is freed, or left CLOSED to the application that
-            // still holds it.
-            let floor = self.sockets.tcp_mut(index).map(|t| t.conn.end_time_wait());
-            self.after_io(index);
-            if let Some(&listener) = self.listeners.get(&tuple.local.port()) {
-                self.listener_input(now, listener, tuple, &seg, floor);
-            }
-            return;
         }
-        if let Some(&listener) = self.listeners.get(&tuple.local.port()) {
-            self.listener_input(now, listener, tuple, &seg, None);
+        if let Some(listener) = listener {
+            self.listener_input(now, listener, tuple, &seg, iss_floor);
             return;
         }
         self.stats.rx_no_socket += 1;

@@ -143,6 +143,8 @@ impl Stack {
         let isn = IsnGenerator::new(cfg.isn_key);
         let (lo, hi) = cfg.ephemeral_ports;
         let span = u32::from(hi.saturating_sub(lo)) + 1;
+        // Ephemeral ports start at a keyed-random point of the range, so
+        // they are not predictable across stacks (RFC 6056's aim).
         let start = lo.wrapping_add(
             (isn.ts_offset(SocketAddrV4::new(cfg.addr, 0), SocketAddrV4::new(cfg.addr, 0)) % span) as u16,
         );
@@ -358,34 +360,43 @@ impl Stack {
         self.connection(h).map(Connection::all_acknowledged)
     }
 
+    /// The socket behind a handle the application still holds: a listener,
+    /// or a connection it has not closed (an orphan finishing its close on
+    /// its own is no longer the application's).
+    fn held(&self, h: SocketHandle) -> Result<&Socket, Error> {
+        match self.sockets.get(h).and_then(|s| s.socket.as_ref()) {
+            Some(Socket::Tcp(t)) if t.conn.is_orphaned() => Err(Error::InvalidHandle),
+            Some(s) => Ok(s),
+            None => Err(Error::InvalidHandle),
+        }
+    }
+
     /// Read access to a connection (state, windows, RTT).
     pub fn connection(&self, h: SocketHandle) -> Result<&Connection, Error> {
-        match self.sockets.get(h).and_then(|s| s.socket.as_ref()) {
-            Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => Ok(&t.conn),
-            _ => Err(Error::InvalidHandle),
+        match self.held(h)? {
+            Socket::Tcp(t) => Ok(&t.conn),
+            Socket::Listener(_) => Err(Error::InvalidHandle),
         }
     }
 
     /// The state of a connection, or LISTEN for a listener.
     pub fn state(&self, h: SocketHandle) -> Result<State, Error> {
-        match self.sockets.get(h).and_then(|s| s.socket.as_ref()) {
-            Some(Socket::Listener(_)) => Ok(State::Listen),
-            Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => Ok(t.conn.state()),
-            _ => Err(Error::InvalidHandle),
-        }
+        Ok(match self.held(h)? {
+            Socket::Listener(_) => State::Listen,
+            Socket::Tcp(t) => t.conn.state(),
+        })
     }
 
     /// Local and remote addresses of a connection; for a listener, the
     /// local address and an unspecified remote.
     pub fn addresses(&self, h: SocketHandle) -> Result<FourTuple, Error> {
-        match self.sockets.get(h).and_then(|s| s.socket.as_ref()) {
-            Some(Socket::Listener(l)) => Ok(FourTuple {
+        Ok(match self.held(h)? {
+            Socket::Listener(l) => FourTuple {
                 local: SocketAddrV4::new(self.cfg.addr, l.port),
                 remote: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
-            }),
-            Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => Ok(t.conn.tuple()),
-            _ => Err(Error::InvalidHandle),
-        }
+            },
+            Socket::Tcp(t) => t.conn.tuple(),
+        })
     }
 
     /// Lets go of a socket. A connection closes gracefully on its own (or
@@ -399,11 +410,7 @@ impl Stack {
     /// Resets a connection at once (RFC 9293 §3.10.5) and frees the
     /// handle; for a listener, the same as [`Stack::close`].
     pub fn abort(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
-        self.release_handle(now, h, |c| {
-            let rst = c.abort(now);
-            c.close(now);
-            rst
-        })
+        self.release_handle(now, h, |c| abort_and_release(c, now))
     }
 
     /// Ends the application's hold on `h`: `finish` closes or aborts a
@@ -438,8 +445,7 @@ impl Stack {
         for i in l.accept_queue.into_iter().chain(l.half_open) {
             if let Some(t) = self.sockets.tcp_mut(i) {
                 t.parent = None;
-                let rst = t.conn.abort(now);
-                t.conn.close(now);
+                let rst = abort_and_release(&mut t.conn, now);
                 self.queue_reset(rst);
                 self.after_io(i);
             }
@@ -448,11 +454,7 @@ impl Stack {
 
     /// What a socket is ready for now (level-triggered).
     pub fn readiness(&self, h: SocketHandle) -> Result<Readiness, Error> {
-        match self.sockets.get(h).and_then(|s| s.socket.as_ref()) {
-            Some(Socket::Tcp(t)) if t.conn.is_orphaned() => Err(Error::InvalidHandle),
-            Some(s) => Ok(readiness_of(Some(s))),
-            None => Err(Error::InvalidHandle),
-        }
+        self.held(h).map(|s| readiness_of(Some(s)))
     }
 
     /// The next socket whose readiness changed since it was last reported,
@@ -472,4 +474,11 @@ impl Stack {
         }
         None
     }
+}
+
+/// Resets a connection and lets go of it: the RST to send, if any.
+fn abort_and_release(conn: &mut Connection, now: Instant) -> Option<Reset> {
+    let rst = conn.abort(now);
+    conn.close(now);
+    rst
 }

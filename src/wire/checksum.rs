@@ -68,6 +68,41 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) ->
         + u64::from(length)
 }
 
+/// Recomputes, in place, the IPv4 header checksum (`ip`) and the TCP or
+/// ICMP checksum (`transport`) of a packet, as far as its own length
+/// fields and the slice allow; anything else is left as it is. For code
+/// that rewrites packets: software segmentation, and tests and fuzzers
+/// that forge them.
+pub fn rewrite(packet: &mut [u8], ip: bool, transport: bool) {
+    let Some(&first) = packet.first() else { return };
+    let header_len = usize::from(first & 0xf) * 4;
+    if header_len < 20 || packet.len() < header_len {
+        return;
+    }
+    if transport {
+        let total = usize::from(u16::from_be_bytes([packet[2], packet[3]])).clamp(header_len, packet.len());
+        let protocol = packet[9];
+        let src = [packet[12], packet[13], packet[14], packet[15]].into();
+        let dst = [packet[16], packet[17], packet[18], packet[19]].into();
+        let body = &mut packet[header_len..total];
+        if protocol == super::ipv4::PROTO_TCP && body.len() >= super::tcp::HEADER_LEN {
+            body[16..18].fill(0);
+            let len = body.len() as u16;
+            let c = !fold(add_bytes(pseudo_header(src, dst, protocol, len), body));
+            body[16..18].copy_from_slice(&c.to_be_bytes());
+        } else if protocol == super::ipv4::PROTO_ICMP && body.len() >= 8 {
+            body[2..4].fill(0);
+            let c = checksum(body);
+            body[2..4].copy_from_slice(&c.to_be_bytes());
+        }
+    }
+    if ip {
+        packet[10..12].fill(0);
+        let c = checksum(&packet[..header_len]);
+        packet[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,17 +76,11 @@ fn drive(net: &mut Network, p: &Params, sizes: &[(u64, u64, Duration)]) -> Resul
         let client = Side::new(h, k as u64, 0, req, resp, true);
         flows.push(Flow { req, resp, think, client, server: None, request_read_at: None, done: false });
     }
-    let mut error = None;
     let mut accepted = 0;
-    let done = net.run(Instant::ZERO + LIMIT, |net| {
-        if let Err(e) = step(net, listener, p, &mut flows, &mut accepted) {
-            error.get_or_insert(e);
-        }
-        error.is_some() || flows.iter().all(|f| f.done)
-    });
-    if let Some(e) = error {
-        return Err(e);
-    }
+    let done = net.try_run(Instant::ZERO + LIMIT, |net| -> Result<bool, String> {
+        step(net, listener, p, &mut flows, &mut accepted)?;
+        Ok(flows.iter().all(|f| f.done))
+    })?;
     if !done {
         let stuck: Vec<String> = flows
             .iter()

@@ -120,18 +120,11 @@ fn drive(net: &mut Network, mut flows: Vec<Flow>, concurrency: usize) -> Result<
     let listener = net.hosts[1].listen(PORT, 64).map_err(|e| format!("listen: {e:?}"))?;
     let mut released = Released::default();
     let mut next = 0;
-    let mut error: Option<String> = None;
     let retry = Duration::from_millis(20);
-    let done = net.run(Instant::ZERO + LIMIT, |net| {
-        let r = step(net, listener, &mut flows, &mut next, concurrency, &mut released, retry);
-        if let Err(e) = r {
-            error.get_or_insert(e);
-        }
-        error.is_some() || flows.iter().all(|f| f.done)
-    });
-    if let Some(e) = error {
-        return Err(e);
-    }
+    let done = net.try_run(Instant::ZERO + LIMIT, |net| -> Result<bool, String> {
+        step(net, listener, &mut flows, &mut next, concurrency, &mut released, retry)?;
+        Ok(flows.iter().all(|f| f.done))
+    })?;
     if !done {
         let stuck: Vec<String> = flows
             .iter()

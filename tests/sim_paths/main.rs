@@ -49,35 +49,11 @@ pub fn addr(host: usize, port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(ADDRS[host], port)
 }
 
-/// One direction's fault model, each knob drawn at random (as the main
-/// simulation suite does), with loss up to `max_loss`.
-pub fn random_link(rng: &mut Rng, max_loss: f64) -> LinkConfig {
-    let mut cfg = LinkConfig {
-        delay: Duration::from_micros(rng.range_u64(100..=40_000)),
-        jitter: Duration::from_micros(if rng.chance(0.5) { rng.range_u64(0..=5_000) } else { 0 }),
-        loss: rng.next_f64() * max_loss,
-        duplicate: if rng.chance(0.3) { rng.next_f64() * 0.05 } else { 0.0 },
-        reorder: if rng.chance(0.3) { rng.next_f64() * 0.10 } else { 0.0 },
-        reorder_delay: Duration::from_micros(rng.range_u64(1_000..=20_000)),
-        corrupt: if rng.chance(0.3) { rng.next_f64() * 0.05 } else { 0.0 },
-        ..LinkConfig::default()
-    };
-    if rng.chance(0.2) {
-        // Super-segments carried whole, as a TUN hands over GSO packets.
-        cfg.mtu = 65_535 + 100;
-    }
-    if rng.chance(0.4) {
-        cfg.bandwidth_bps = Some(rng.range_u64(2_000_000..=100_000_000));
-        cfg.queue_bytes = rng.range_u64(16_384..=262_144) as usize;
-    }
-    cfg
-}
-
 /// Both directions' fault models: light (loss up to 5 %) or heavy (up to
 /// 20 %) for the seed.
 pub fn random_links(rng: &mut Rng) -> [LinkConfig; 2] {
     let max_loss = if rng.chance(0.5) { 0.20 } else { 0.05 };
-    [random_link(rng, max_loss), random_link(rng, max_loss)]
+    [LinkConfig::random(rng, max_loss), LinkConfig::random(rng, max_loss)]
 }
 
 /// Host `i`'s settings: patient SYN retries and a random mix of the

@@ -156,7 +156,7 @@ fn run_long(seed: u64, trace: bool) -> Result<(), String> {
     let mut rng = Rng::new(seed);
     // Light loss only: with so few retries, heavy loss alone could end
     // the connection before the cut.
-    let links = [random_link(&mut rng, 0.05), random_link(&mut rng, 0.05)];
+    let links = [LinkConfig::random(&mut rng, 0.05), LinkConfig::random(&mut rng, 0.05)];
     let mut hosts = [0, 1].map(|i| host_config(i, seed, &mut rng));
     let retries = rng.range_u64(3..=6) as u32;
     for h in &mut hosts {

@@ -9,43 +9,16 @@
 
 mod scenarios;
 
-use std::time::Duration;
-
 use trust::device::sim::{LinkConfig, Rng};
 
 use scenarios::{Outcome, Scenario};
-
-/// The fault model for one seed: each knob drawn at random.
-fn random_link(rng: &mut Rng, heavy: bool) -> LinkConfig {
-    let max_loss = if heavy { 0.20 } else { 0.05 };
-    let mut cfg = LinkConfig {
-        delay: Duration::from_micros(rng.range_u64(100..=40_000)),
-        jitter: Duration::from_micros(if rng.chance(0.5) { rng.range_u64(0..=5_000) } else { 0 }),
-        loss: rng.next_f64() * max_loss,
-        duplicate: if rng.chance(0.3) { rng.next_f64() * 0.05 } else { 0.0 },
-        reorder: if rng.chance(0.3) { rng.next_f64() * 0.10 } else { 0.0 },
-        reorder_delay: Duration::from_micros(rng.range_u64(1_000..=20_000)),
-        corrupt: if rng.chance(0.3) { rng.next_f64() * 0.05 } else { 0.0 },
-        ..LinkConfig::default()
-    };
-    if rng.chance(0.2) {
-        // A link that carries super-segments whole, as a TUN hands the
-        // kernel's GSO packets to the engine.
-        cfg.mtu = 65_535 + 100;
-    }
-    if rng.chance(0.4) {
-        cfg.bandwidth_bps = Some(rng.range_u64(2_000_000..=100_000_000));
-        cfg.queue_bytes = rng.range_u64(16_384..=262_144) as usize;
-    }
-    cfg
-}
 
 /// Runs one seed: picks a scenario and a fault model, runs it, checks it.
 fn run_seed(seed: u64, trace: bool) -> Result<Outcome, String> {
     let mut rng = Rng::new(seed);
     let scenario = Scenario::pick(&mut rng);
-    let heavy = rng.chance(0.5);
-    let links = [random_link(&mut rng, heavy), random_link(&mut rng, heavy)];
+    let max_loss = if rng.chance(0.5) { 0.20 } else { 0.05 };
+    let links = [LinkConfig::random(&mut rng, max_loss), LinkConfig::random(&mut rng, max_loss)];
     scenario.run(seed, links, trace)
 }
 

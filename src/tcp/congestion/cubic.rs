@@ -114,12 +114,7 @@ impl CongestionControl for Cubic {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SMSS: u32 = 1000;
-
-    fn st(flight: u32) -> SenderState {
-        SenderState { smss: SMSS, flight }
-    }
+    use crate::tcp::congestion::test_support::{SMSS, st};
 
     #[test]
     fn reduces_by_beta_and_regrows_toward_w_max() {

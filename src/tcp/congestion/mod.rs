@@ -148,3 +148,16 @@ pub fn initial_window(smss: u32, segments: u32) -> u32 {
 pub fn halved_flight(s: SenderState) -> u32 {
     (s.flight / 2).max(2 * s.smss)
 }
+
+/// What the controllers' unit tests share: an SMSS of 1000 bytes.
+#[cfg(test)]
+mod test_support {
+    use super::SenderState;
+
+    pub const SMSS: u32 = 1000;
+
+    /// The sender with `flight` bytes outstanding.
+    pub fn st(flight: u32) -> SenderState {
+        SenderState { smss: SMSS, flight }
+    }
+}

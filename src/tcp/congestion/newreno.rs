@@ -58,12 +58,7 @@ impl CongestionControl for NewReno {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SMSS: u32 = 1000;
-
-    fn st(flight: u32) -> SenderState {
-        SenderState { smss: SMSS, flight }
-    }
+    use crate::tcp::congestion::test_support::{SMSS, st};
 
     #[test]
     fn slow_start_then_avoidance() {
