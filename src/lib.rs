@@ -13,8 +13,10 @@
 //!
 //! Time is [`time::Instant`], passed in by whoever drives the engine.
 
+pub mod api;
 pub mod device;
 pub mod error;
+pub mod reactor;
 pub mod sim;
 pub mod stack;
 pub mod tcp;

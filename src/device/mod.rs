@@ -3,9 +3,10 @@
 //! - [`gso`]: software segmentation of TSO super-segments;
 //! - [`sim`]: a simulated point-to-point link with a virtual clock and
 //!   seeded faults (loss, reordering, duplication, corruption, delay with
-//!   jitter, a bandwidth limit with a drop-tail queue).
-//!
-//! The TUN device joins this module with the reactor.
+//!   jitter, a bandwidth limit with a drop-tail queue);
+//! - [`tun`]: a Linux TUN device (`/dev/net/tun`), non-blocking, one IPv4
+//!   packet per `read`/`write`, configured through interface ioctls.
 
 pub mod gso;
 pub mod sim;
+pub mod tun;

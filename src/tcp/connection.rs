@@ -566,6 +566,9 @@ impl Connection {
         }
         if self.state.is_synchronized() && self.state != State::SynReceived {
             r |= Readiness::CONNECTED;
+            if self.all_acknowledged() {
+                r |= Readiness::ACKED;
+            }
         }
         r
     }

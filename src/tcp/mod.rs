@@ -126,6 +126,9 @@ bitflags! {
         const ERROR = 0x10;
         /// The connection has been established (the handshake completed).
         const CONNECTED = 0x20;
+        /// Everything sent, FIN included, has been acknowledged (what a
+        /// blocking `flush` waits for).
+        const ACKED = 0x40;
     }
 }
 

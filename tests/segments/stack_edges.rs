@@ -292,7 +292,7 @@ fn readiness_changes_are_reported_once_each() {
     assert!(h.events().is_empty(), "nothing to report in SYN-SENT");
     h.send_at(100, seg().syn().seq(h.r(0)).ack(h.l(1)).mss(1460));
     h.expect1(100, seg().seq(h.l(1)).ack(h.r(1)));
-    let open = Readiness::CONNECTED | Readiness::WRITABLE;
+    let open = Readiness::CONNECTED | Readiness::WRITABLE | Readiness::ACKED;
     assert_eq!(h.events(), [(c, open)]);
     assert!(h.events().is_empty());
     // Two segments before the application looks: one event.

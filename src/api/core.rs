@@ -1,0 +1,175 @@
+//! What the reactor locks each turn: the engine, plus who is waiting for
+//! which socket. Readiness changes from the engine wake the socket's
+//! blocked callers (one condition variable per socket, so a change wakes
+//! only that socket's callers) and queue the socket on the [`Poll`] it is
+//! registered with.
+//!
+//! [`Poll`]: super::Poll
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar};
+
+use nix::sys::eventfd::EventFd;
+
+use super::poll::{Event, Events, Interest, Token};
+use crate::reactor::Host;
+use crate::stack::{SocketHandle, Stack};
+use crate::tcp::Readiness;
+
+/// A socket's registration with a poll.
+struct Registration {
+    poll: usize,
+    token: Token,
+    interest: Interest,
+    /// In its poll's ready queue.
+    queued: bool,
+}
+
+/// One poll's sockets that may be ready.
+pub(crate) struct PollQueue {
+    ready: VecDeque<SocketHandle>,
+    cv: Arc<Condvar>,
+    efd: Arc<EventFd>,
+    /// The eventfd has been written and not yet read.
+    efd_set: bool,
+}
+
+pub(crate) struct Core {
+    pub stack: Stack,
+    waiters: HashMap<SocketHandle, Arc<Condvar>>,
+    registrations: HashMap<SocketHandle, Registration>,
+    polls: Vec<Option<PollQueue>>,
+    /// The reactor has stopped: nothing will make progress any more.
+    pub stopped: bool,
+}
+
+impl Core {
+    pub fn new(stack: Stack) -> Core {
+        Core {
+            stack,
+            waiters: HashMap::new(),
+            registrations: HashMap::new(),
+            polls: Vec::new(),
+            stopped: false,
+        }
+    }
+
+    /// `cv` is notified whenever `h`'s readiness changes.
+    pub fn add_waiter(&mut self, h: SocketHandle, cv: Arc<Condvar>) {
+        self.waiters.insert(h, cv);
+    }
+
+    /// Forgets everything about `h` (its handle is being released).
+    pub fn forget(&mut self, h: SocketHandle) {
+        self.waiters.remove(&h);
+        self.registrations.remove(&h);
+    }
+
+    pub fn add_poll(&mut self, cv: Arc<Condvar>, efd: Arc<EventFd>) -> usize {
+        let queue = PollQueue { ready: VecDeque::new(), cv, efd, efd_set: false };
+        match self.polls.iter().position(Option::is_none) {
+            Some(i) => {
+                self.polls[i] = Some(queue);
+                i
+            }
+            None => {
+                self.polls.push(Some(queue));
+                self.polls.len() - 1
+            }
+        }
+    }
+
+    pub fn remove_poll(&mut self, poll: usize) {
+        if let Some(slot) = self.polls.get_mut(poll) {
+            *slot = None;
+        }
+        self.registrations.retain(|_, r| r.poll != poll);
+    }
+
+    /// Registers (or re-registers) `h` with `poll`. A socket already
+    /// ready for `interest` is queued at once.
+    pub fn register(&mut self, poll: usize, h: SocketHandle, token: Token, interest: Interest) {
+        let queued = self.registrations.get(&h).is_some_and(|r| r.poll == poll && r.queued);
+        self.registrations.insert(h, Registration { poll, token, interest, queued });
+        if let Ok(r) = self.stack.readiness(h) {
+            self.on_readiness(h, r);
+        }
+    }
+
+    pub fn is_registered(&self, poll: usize, h: SocketHandle) -> bool {
+        self.registrations.get(&h).is_some_and(|r| r.poll == poll)
+    }
+
+    pub fn deregister(&mut self, h: SocketHandle) {
+        self.registrations.remove(&h);
+    }
+
+    /// Level-triggered collection: every queued socket still ready for its
+    /// interest becomes an event and stays queued; the others leave the
+    /// queue until their next readiness change.
+    pub fn collect(&mut self, poll: usize, events: &mut Events) {
+        let Some(Some(q)) = self.polls.get_mut(poll) else { return };
+        for _ in 0..q.ready.len() {
+            let Some(h) = q.ready.pop_front() else { break };
+            let Some(reg) = self.registrations.get_mut(&h).filter(|r| r.poll == poll) else { continue };
+            match self.stack.readiness(h) {
+                Ok(r) if reg.interest.matches(r) => {
+                    events.push(Event::new(reg.token, r));
+                    q.ready.push_back(h);
+                }
+                _ => reg.queued = false,
+            }
+            if events.is_full() {
+                break;
+            }
+        }
+        if q.ready.is_empty() && q.efd_set {
+            // Drain the counter: the eventfd is readable only while some
+            // registered socket is ready. EAGAIN (already zero) is fine.
+            let _ = q.efd.read();
+            q.efd_set = false;
+        }
+    }
+
+    fn on_readiness(&mut self, h: SocketHandle, r: Readiness) {
+        let Some(reg) = self.registrations.get_mut(&h) else { return };
+        if reg.queued || !reg.interest.matches(r) {
+            return;
+        }
+        let Some(Some(q)) = self.polls.get_mut(reg.poll) else { return };
+        reg.queued = true;
+        q.ready.push_back(h);
+        q.cv.notify_all();
+        if !q.efd_set {
+            q.efd_set = true;
+            let _ = q.efd.write(1);
+        }
+    }
+}
+
+impl Host for Core {
+    fn stack(&mut self) -> &mut Stack {
+        &mut self.stack
+    }
+
+    fn on_event(&mut self, h: SocketHandle, r: Readiness) {
+        if let Some(cv) = self.waiters.get(&h) {
+            cv.notify_all();
+        }
+        self.on_readiness(h, r);
+    }
+
+    fn on_stop(&mut self) {
+        self.stopped = true;
+        for cv in self.waiters.values() {
+            cv.notify_all();
+        }
+        for q in self.polls.iter_mut().flatten() {
+            q.cv.notify_all();
+            if !q.efd_set {
+                q.efd_set = true;
+                let _ = q.efd.write(1);
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! [`TcpListener`]: accepts connections, used like `std::net::TcpListener`.
+
+use std::io;
+use std::net::SocketAddr;
+
+use super::socket::Socket;
+use super::{Interface, Source, TcpStream};
+
+/// Pending connections a listener queues by default (completed
+/// handshakes not yet accepted, plus half-open ones).
+pub const DEFAULT_BACKLOG: usize = 1024;
+
+/// A listening socket on an [`Interface`]'s address. Dropping it resets
+/// the connections it queued that nobody accepted.
+pub struct TcpListener {
+    sock: Socket,
+}
+
+impl TcpListener {
+    /// Listens on `port` of the interface's address (`AddrInUse` if it
+    /// is taken).
+    pub fn bind(iface: &Interface, port: u16) -> io::Result<TcpListener> {
+        Self::bind_with_backlog(iface, port, DEFAULT_BACKLOG)
+    }
+
+    /// [`TcpListener::bind`] with the length of the queue of pending
+    /// connections; SYNs beyond it are dropped (the peer retries).
+    pub fn bind_with_backlog(iface: &Interface, port: u16, backlog: usize) -> io::Result<TcpListener> {
+        let inner = iface.inner();
+        let mut core = inner.lock();
+        let h = core.stack.listen(port, backlog)?;
+        let sock = Socket::new(inner, &mut core, h);
+        Ok(TcpListener { sock })
+    }
+
+    /// Waits for a connection whose handshake has completed.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let inner = &self.sock.inner;
+        let stream = self.sock.call(self.sock.blocking(None, io::ErrorKind::WouldBlock), |core, h, _| {
+            let conn = core.stack.accept(h)?;
+            Ok(TcpStream::from_socket(Socket::new(inner, core, conn)))
+        })?;
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    }
+
+    /// An endless iterator over accepted connections.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.addresses().map(|(local, _)| local)
+    }
+
+    /// In non-blocking mode `accept` fails with `WouldBlock` when no
+    /// connection is waiting.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(nonblocking);
+        Ok(())
+    }
+}
+
+/// What [`TcpListener::incoming`] returns.
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+impl Source for TcpListener {}
+
+impl super::sealed::Sealed for TcpListener {
+    fn socket(&self) -> &Socket {
+        &self.sock
+    }
+}
+
+impl std::fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpListener").field("local", &self.local_addr().ok()).finish()
+    }
+}

@@ -1,0 +1,282 @@
+//! What applications use: an [`Interface`] (a TUN device, the engine and
+//! the reactor that drives them), blocking sockets shaped like `std::net`
+//! ([`TcpListener`], [`TcpStream`]) and a readiness API for applications
+//! that own their event loop ([`Poll`]).
+//!
+//! Two ways to run:
+//! - [`Interface::open`]: the reactor runs on its own thread; blocking
+//!   calls sleep on a per-socket condition variable and wake exactly when
+//!   the reactor reports their socket ready.
+//! - [`Interface::open_embedded`]: no thread; the application drives the
+//!   loop with [`Interface::run_once`] or [`Poll::poll`], and a blocking
+//!   call drives it itself while it waits, so nothing hops threads on the
+//!   request path.
+
+mod core;
+mod listener;
+mod poll;
+mod socket;
+mod stream;
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant as StdInstant};
+
+pub use self::listener::{Incoming, TcpListener};
+pub use self::poll::{Event, Events, Interest, Poll, Token};
+pub use self::stream::TcpStream;
+
+use self::core::Core;
+use crate::device::tun::{Tun, TunConfig};
+use crate::reactor::{Reactor, ReactorConfig, ReactorStats, Shared};
+use crate::stack::{Stack, StackConfig, Stats};
+use crate::tcp::TcpConfig;
+
+/// A socket a [`Poll`] can watch: [`TcpStream`] or [`TcpListener`].
+pub trait Source: sealed::Sealed {}
+
+mod sealed {
+    /// Keeps [`super::Source`] implemented by this crate's sockets only.
+    pub trait Sealed {
+        fn socket(&self) -> &super::socket::Socket;
+    }
+}
+
+/// Everything an [`Interface`] needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The TUN device: its name, and the kernel side's address and MTU if
+    /// it has to be configured.
+    pub tun: TunConfig,
+    /// The stack's own IPv4 address (on the TUN's subnet).
+    pub addr: Ipv4Addr,
+    /// Defaults for every connection.
+    pub tcp: TcpConfig,
+    pub reactor: ReactorConfig,
+    /// Most sockets at once (listeners, connections, TIME-WAIT).
+    pub max_sockets: usize,
+}
+
+impl Config {
+    /// Defaults for the device `tun` and the stack address `addr`.
+    pub fn new(tun: TunConfig, addr: Ipv4Addr) -> Config {
+        Config { tun, addr, tcp: TcpConfig::default(), reactor: ReactorConfig::default(), max_sockets: 65536 }
+    }
+}
+
+/// State shared by the interface and every socket made from it.
+pub(crate) struct Inner {
+    shared: Arc<Shared<Core>>,
+    /// The reactor, when the application drives it.
+    embedded: Option<Mutex<Reactor<Core>>>,
+    addr: Ipv4Addr,
+}
+
+/// Whether and how long a call may block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Blocking {
+    pub nonblocking: bool,
+    pub deadline: Option<StdInstant>,
+    /// What running out of time reports: `WouldBlock` for read and write
+    /// timeouts (as `std` on Linux), `TimedOut` for connect.
+    pub timeout_kind: io::ErrorKind,
+}
+
+/// Longest a caller sleeps, in embedded mode, while another thread drives
+/// the loop (it then tries to drive the loop itself).
+const EMBEDDED_SLICE: Duration = Duration::from_millis(5);
+
+fn shut_down() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the trust interface has shut down")
+}
+
+impl Inner {
+    pub fn lock(&self) -> MutexGuard<'_, Core> {
+        self.shared.lock()
+    }
+
+    /// Lets the reactor know the engine may have something to send or a
+    /// new deadline.
+    pub fn kick(&self) {
+        self.shared.waker().wake();
+    }
+
+    /// Runs `op` under the engine lock until it stops reporting
+    /// `WouldBlock` (unless non-blocking), sleeping on `cv` in between;
+    /// then wakes the reactor.
+    pub fn block_on<T>(
+        &self,
+        cv: &Condvar,
+        blocking: Blocking,
+        mut op: impl FnMut(&mut Core, crate::time::Instant) -> Result<T, crate::Error>,
+    ) -> io::Result<T> {
+        let mut core = self.lock();
+        loop {
+            if core.stopped {
+                return Err(shut_down());
+            }
+            match op(&mut core, crate::reactor::clock::now()) {
+                Err(crate::Error::WouldBlock) if !blocking.nonblocking => {
+                    let remaining = match blocking.deadline {
+                        Some(d) => match d.checked_duration_since(StdInstant::now()) {
+                            Some(r) if !r.is_zero() => Some(r),
+                            _ => return Err(blocking.timeout_kind.into()),
+                        },
+                        None => None,
+                    };
+                    core = self.wait(core, cv, remaining)?;
+                }
+                r => {
+                    drop(core);
+                    self.kick();
+                    return r.map_err(io::Error::from);
+                }
+            }
+        }
+    }
+
+    /// Sleeps until `cv` is notified or `timeout` passes; in embedded
+    /// mode, drives the loop meanwhile.
+    pub fn wait<'a>(
+        &'a self,
+        core: MutexGuard<'a, Core>,
+        cv: &Condvar,
+        timeout: Option<Duration>,
+    ) -> io::Result<MutexGuard<'a, Core>> {
+        let Some(reactor) = &self.embedded else {
+            return Ok(match timeout {
+                Some(t) => cv.wait_timeout(core, t).unwrap_or_else(|e| e.into_inner()).0,
+                None => cv.wait(core).unwrap_or_else(|e| e.into_inner()),
+            });
+        };
+        drop(core);
+        match reactor.try_lock() {
+            Ok(mut r) => r.run_once(timeout)?,
+            Err(TryLockError::Poisoned(p)) => p.into_inner().run_once(timeout)?,
+            Err(TryLockError::WouldBlock) => {
+                // Another thread drives the loop and will notify `cv`.
+                let slice = timeout.map_or(EMBEDDED_SLICE, |t| t.min(EMBEDDED_SLICE));
+                let core = self.lock();
+                return Ok(cv.wait_timeout(core, slice).unwrap_or_else(|e| e.into_inner()).0);
+            }
+        }
+        Ok(self.lock())
+    }
+}
+
+/// A TUN device with a TCP/IPv4 stack on it. See the module docs.
+pub struct Interface {
+    inner: Arc<Inner>,
+    thread: Option<JoinHandle<()>>,
+    backend: &'static str,
+    stats: Arc<ReactorStats>,
+    tun_name: String,
+}
+
+impl Interface {
+    /// Opens (or creates and configures) the TUN device and starts the
+    /// reactor on its own thread.
+    pub fn open(cfg: Config) -> io::Result<Interface> {
+        Self::start(cfg, false)
+    }
+
+    /// Like [`Interface::open`], but the application drives the loop:
+    /// [`Interface::run_once`], [`Poll::poll`] and blocking calls do.
+    pub fn open_embedded(cfg: Config) -> io::Result<Interface> {
+        Self::start(cfg, true)
+    }
+
+    fn start(cfg: Config, embedded: bool) -> io::Result<Interface> {
+        let tun = Tun::open(&cfg.tun)?;
+        let tun_name = tun.name().to_string();
+        let mut stack_cfg = StackConfig::new(cfg.addr)?;
+        stack_cfg.mtu = tun.mtu();
+        stack_cfg.tcp = cfg.tcp;
+        stack_cfg.max_sockets = cfg.max_sockets;
+        let shared = Shared::new(Core::new(Stack::new(stack_cfg)))?;
+        let reactor = Reactor::new(tun, cfg.reactor, shared.clone())?;
+        let backend = reactor.backend_name();
+        let stats = reactor.stats();
+        let (embedded, thread) = if embedded {
+            (Some(Mutex::new(reactor)), None)
+        } else {
+            let shared = shared.clone();
+            let thread = std::thread::Builder::new().name("trust-reactor".into()).spawn(move || {
+                if let Err(e) = reactor.run() {
+                    eprintln!("trust: reactor stopped: {e}");
+                }
+                shared.request_stop();
+                shared.lock().on_stop_host();
+            })?;
+            (None, Some(thread))
+        };
+        let inner = Arc::new(Inner { shared, embedded, addr: cfg.addr });
+        Ok(Interface { inner, thread, backend, stats, tun_name })
+    }
+
+    /// One turn of the loop, for an embedded interface: sends what is
+    /// queued, waits at most `timeout` for packets or timers, and handles
+    /// them. On a threaded interface this just waits out `timeout`.
+    pub fn run_once(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match &self.inner.embedded {
+            Some(r) => r.lock().unwrap_or_else(|e| e.into_inner()).run_once(timeout),
+            None => {
+                std::thread::sleep(timeout.unwrap_or(Duration::ZERO));
+                Ok(())
+            }
+        }
+    }
+
+    /// The stack's own address.
+    pub fn addr(&self) -> Ipv4Addr {
+        self.inner.addr
+    }
+
+    /// The TUN device's name.
+    pub fn tun_name(&self) -> &str {
+        &self.tun_name
+    }
+
+    /// The reactor backend in use ("io_uring", "epoll", ...).
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The engine's counters.
+    pub fn stats(&self) -> Stats {
+        self.inner.lock().stack.stats().clone()
+    }
+
+    /// The reactor's counters.
+    pub fn reactor_stats(&self) -> &ReactorStats {
+        &self.stats
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+}
+
+impl Drop for Interface {
+    /// Stops the reactor after it has sent what is queued, and joins it.
+    /// Sockets still open report `NotConnected` afterwards.
+    fn drop(&mut self) {
+        self.inner.shared.request_stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(r) = &self.inner.embedded {
+            let _ = r.lock().unwrap_or_else(|e| e.into_inner()).run_once(Some(Duration::ZERO));
+            self.inner.lock().on_stop_host();
+        }
+    }
+}
+
+impl Core {
+    /// [`crate::reactor::Host::on_stop`], callable without the trait.
+    fn on_stop_host(&mut self) {
+        crate::reactor::Host::on_stop(self);
+    }
+}

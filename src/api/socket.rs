@@ -1,0 +1,102 @@
+//! What listeners and streams share: the handle, the condition variable
+//! its blocked callers sleep on, the non-blocking flag, and closing on
+//! drop.
+
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar};
+use std::time::{Duration, Instant as StdInstant};
+
+use super::core::Core;
+use super::{Blocking, Inner};
+use crate::stack::SocketHandle;
+
+pub struct Socket {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) handle: SocketHandle,
+    pub(crate) cv: Arc<Condvar>,
+    nonblocking: AtomicBool,
+}
+
+impl Socket {
+    /// Wraps a handle just made under `core`'s lock and subscribes to its
+    /// readiness changes.
+    pub(crate) fn new(inner: &Arc<Inner>, core: &mut Core, handle: SocketHandle) -> Socket {
+        let cv = Arc::new(Condvar::new());
+        core.add_waiter(handle, cv.clone());
+        Socket { inner: inner.clone(), handle, cv, nonblocking: AtomicBool::new(false) }
+    }
+
+    pub fn set_nonblocking(&self, nonblocking: bool) {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+    }
+
+    /// Blocking settings for a call limited by `timeout`.
+    pub(crate) fn blocking(&self, timeout: Option<Duration>, timeout_kind: io::ErrorKind) -> Blocking {
+        Blocking {
+            nonblocking: self.nonblocking.load(Ordering::Relaxed),
+            deadline: timeout.map(|t| StdInstant::now() + t),
+            timeout_kind,
+        }
+    }
+
+    /// Runs `op` on this socket's handle, blocking as `blocking` allows.
+    pub(crate) fn call<T>(
+        &self,
+        blocking: Blocking,
+        mut op: impl FnMut(&mut Core, SocketHandle, crate::time::Instant) -> Result<T, crate::Error>,
+    ) -> io::Result<T> {
+        let h = self.handle;
+        self.inner.block_on(&self.cv, blocking, |core, now| op(core, h, now))
+    }
+
+    /// Runs a non-blocking `op` that cannot report `WouldBlock`.
+    pub(crate) fn now<T>(
+        &self,
+        op: impl FnOnce(&mut Core, SocketHandle) -> Result<T, crate::Error>,
+    ) -> io::Result<T> {
+        let mut core = self.inner.lock();
+        op(&mut core, self.handle).map_err(io::Error::from)
+    }
+
+    /// (local, remote) addresses.
+    pub fn addresses(&self) -> io::Result<(SocketAddr, SocketAddr)> {
+        let t = self.now(|core, h| core.stack.addresses(h))?;
+        Ok((SocketAddr::V4(t.local), SocketAddr::V4(t.remote)))
+    }
+}
+
+impl Drop for Socket {
+    /// Lets go of the handle: a stream closes gracefully (the engine
+    /// finishes the close, TIME-WAIT included, on its own); a listener
+    /// resets the connections nobody accepted.
+    fn drop(&mut self) {
+        let mut core = self.inner.lock();
+        core.forget(self.handle);
+        let now = crate::reactor::clock::now();
+        let _ = core.stack.close(now, self.handle);
+        drop(core);
+        self.inner.kick();
+    }
+}
+
+/// The first IPv4 address of `addr`.
+pub(crate) fn first_v4(addr: impl std::net::ToSocketAddrs) -> io::Result<SocketAddrV4> {
+    addr.to_socket_addrs()?
+        .find_map(|a| match a {
+            SocketAddr::V4(v4) => Some(v4),
+            SocketAddr::V6(_) => None,
+        })
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "trust speaks IPv4 only: no IPv4 address given")
+        })
+}
+
+/// `std`'s rule for timeouts: `Some(0)` is an error.
+pub(crate) fn check_timeout(t: Option<Duration>) -> io::Result<()> {
+    if t == Some(Duration::ZERO) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! [`TcpStream`]: a connection, used like `std::net::TcpStream`.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::socket::{Socket, check_timeout, first_v4};
+use super::{Interface, Source};
+use crate::Error;
+use crate::tcp::{self, Readiness};
+
+/// A TCP connection on an [`Interface`].
+///
+/// Reads block until data, the end of the stream or an error arrives;
+/// writes block until the send buffer takes at least one byte; `flush`
+/// blocks until the peer has acknowledged everything written. Dropping the
+/// stream closes it gracefully.
+pub struct TcpStream {
+    sock: Socket,
+    read_timeout: Mutex<Option<Duration>>,
+    write_timeout: Mutex<Option<Duration>>,
+    nodelay: AtomicBool,
+}
+
+impl TcpStream {
+    pub(crate) fn from_socket(sock: Socket) -> TcpStream {
+        TcpStream {
+            sock,
+            read_timeout: Mutex::new(None),
+            write_timeout: Mutex::new(None),
+            nodelay: AtomicBool::new(false),
+        }
+    }
+
+    /// Opens a connection to `addr` (its first IPv4 address) and waits for
+    /// the handshake: `ConnectionRefused` if the peer resets, `TimedOut`
+    /// after the configured SYN retries.
+    pub fn connect(iface: &Interface, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        Self::connect_inner(iface, addr, None)
+    }
+
+    /// [`TcpStream::connect`], giving up with `TimedOut` after `timeout`.
+    pub fn connect_timeout(iface: &Interface, addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        check_timeout(Some(timeout))?;
+        Self::connect_inner(iface, addr, Some(timeout))
+    }
+
+    fn connect_inner(
+        iface: &Interface,
+        addr: impl ToSocketAddrs,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
+        let remote = first_v4(addr)?;
+        let inner = iface.inner();
+        let sock = {
+            let mut core = inner.lock();
+            let now = crate::reactor::clock::now();
+            let h = core.stack.connect(now, remote)?;
+            Socket::new(inner, &mut core, h)
+        };
+        inner.kick();
+        // On failure `sock` drops here, releasing the handle.
+        sock.call(sock.blocking(timeout, io::ErrorKind::TimedOut), |core, h, _| {
+            let r = core.stack.readiness(h)?;
+            if r.contains(Readiness::ERROR) {
+                // Reading with no room reports the pending error.
+                core.stack.recv(h, &mut [])?;
+                Err(Error::NotConnected)
+            } else if r.contains(Readiness::CONNECTED) {
+                Ok(())
+            } else {
+                Err(Error::WouldBlock)
+            }
+        })?;
+        Ok(TcpStream::from_socket(sock))
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.addresses().map(|(_, remote)| remote)
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.addresses().map(|(local, _)| local)
+    }
+
+    /// Shuts down reading, writing (a FIN after the queued data) or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let how = match how {
+            Shutdown::Read => tcp::Shutdown::Read,
+            Shutdown::Write => tcp::Shutdown::Write,
+            Shutdown::Both => tcp::Shutdown::Both,
+        };
+        self.sock.now(|core, h| core.stack.shutdown(h, how))?;
+        self.sock.inner.kick();
+        Ok(())
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on (RFC 1122 §4.2.3.4).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.sock.now(|core, h| core.stack.set_nodelay(h, nodelay))?;
+        self.nodelay.store(nodelay, Ordering::Relaxed);
+        self.sock.inner.kick();
+        Ok(())
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.nodelay.load(Ordering::Relaxed))
+    }
+
+    /// Limits how long a read blocks (`None`: forever). A read that runs
+    /// out of time fails with `WouldBlock`, as `std` does on Linux.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        *self.read_timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+        Ok(())
+    }
+
+    /// Limits how long a write or flush blocks.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        *self.write_timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+        Ok(())
+    }
+
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(*self.read_timeout.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(*self.write_timeout.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// In non-blocking mode, calls that would block fail with `WouldBlock`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// The error that ended the connection, if any, without consuming it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.now(|core, h| Ok(core.stack.connection(h)?.error().map(io::Error::from)))
+    }
+
+    fn read_blocking(&self) -> super::Blocking {
+        let t = *self.read_timeout.lock().unwrap_or_else(|e| e.into_inner());
+        self.sock.blocking(t, io::ErrorKind::WouldBlock)
+    }
+
+    fn write_blocking(&self) -> super::Blocking {
+        let t = *self.write_timeout.lock().unwrap_or_else(|e| e.into_inner());
+        self.sock.blocking(t, io::ErrorKind::WouldBlock)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.call(self.read_blocking(), |core, h, _| core.stack.recv(h, buf))
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.call(self.write_blocking(), |core, h, _| core.stack.send(h, buf))
+    }
+
+    /// Blocks until the peer has acknowledged everything written.
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.call(self.write_blocking(), |core, h, _| {
+            let c = core.stack.connection(h)?;
+            match c.error() {
+                _ if c.all_acknowledged() => Ok(()),
+                Some(e) => Err(e),
+                None if c.state() == tcp::State::Closed => Err(Error::NotConnected),
+                None => Err(Error::WouldBlock),
+            }
+        })
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}
+
+impl Source for TcpStream {}
+
+impl super::sealed::Sealed for TcpStream {
+    fn socket(&self) -> &Socket {
+        &self.sock
+    }
+}
+
+impl std::fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("TcpStream");
+        if let Ok((local, peer)) = self.sock.addresses() {
+            d.field("local", &local).field("peer", &peer);
+        }
+        d.finish()
+    }
+}

@@ -1,0 +1,373 @@
+//! A Linux TUN device: the link between the engine and the kernel's IP layer.
+//!
+//! [`Tun::open`] implements the protocol of Linux
+//! `Documentation/networking/tuntap.rst` §3.2 ("Frame format" and "How does
+//! Virtual network device actually work?"): open `/dev/net/tun`, then
+//! `TUNSETIFF` with `IFF_TUN | IFF_NO_PI` binds the descriptor to the named
+//! interface, creating it unless it exists (a persistent device made by
+//! `ip tuntap add mode tun`). Each `read` then returns one IPv4 packet, each
+//! `write` injects one, with no header in front (`IFF_NO_PI`).
+//!
+//! The kernel side is configured with the classic interface ioctls of
+//! netdevice(7) (`SIOCSIFADDR`, `SIOCSIFNETMASK`, `SIOCSIFMTU`,
+//! `SIOCSIFFLAGS`) on an `AF_INET` datagram socket, never by running `ip`.
+//! An interface that already has an IPv4 address is used as it is.
+
+use std::ffi::c_char;
+use std::fs::OpenOptions;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::errno::Errno;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+
+/// The clone device every TUN descriptor is opened from.
+const CLONE_DEVICE: &str = "/dev/net/tun";
+
+/// Configuration of a TUN device.
+#[derive(Debug, Clone)]
+pub struct TunConfig {
+    /// Interface name, at most 15 bytes (`IFNAMSIZ - 1`). Empty lets the
+    /// kernel choose (`tun0`, `tun1`...); [`Tun::name`] tells which.
+    pub name: String,
+    /// MTU to set when we configure the device (`None`: leave it as it is,
+    /// 1500 for a new device).
+    pub mtu: Option<usize>,
+    /// The kernel side's IPv4 address and prefix length.
+    pub host: Option<(Ipv4Addr, u8)>,
+}
+
+impl TunConfig {
+    /// A device named `name`, with the kernel's MTU and no address.
+    pub fn new(name: &str) -> TunConfig {
+        TunConfig { name: name.to_string(), mtu: None, host: None }
+    }
+
+    /// The `ifr_flags` for `TUNSETIFF`: the one place device features are
+    /// chosen (a later `IFF_VNET_HDR` option belongs here).
+    fn tun_flags(&self) -> libc::c_short {
+        (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short
+    }
+
+    /// Checks everything that can be checked without the kernel.
+    fn validate(&self) -> io::Result<()> {
+        if self.name.len() >= libc::IFNAMSIZ || self.name.contains('\0') {
+            return Err(invalid(format!(
+                "TUN device name `{}` must be at most {} bytes, without NUL",
+                self.name.escape_debug(),
+                libc::IFNAMSIZ - 1
+            )));
+        }
+        if let Some((_, prefix)) = self.host {
+            prefix_to_netmask(prefix)?;
+        }
+        if let Some(mtu) = self.mtu {
+            libc::c_int::try_from(mtu).map_err(|_| invalid(format!("MTU {mtu} is too large")))?;
+        }
+        Ok(())
+    }
+}
+
+/// An open TUN device, non-blocking.
+#[derive(Debug)]
+pub struct Tun {
+    fd: OwnedFd,
+    name: String,
+    mtu: usize,
+    created: bool,
+}
+
+impl Tun {
+    /// Opens `/dev/net/tun` (`O_RDWR | O_CLOEXEC | O_NONBLOCK`) and attaches
+    /// to the device `cfg.name` with `TUNSETIFF` (`IFF_TUN | IFF_NO_PI`),
+    /// creating it if it does not exist (tuntap.rst §3.2).
+    ///
+    /// If the interface already has an IPv4 address it is used as it is
+    /// (only brought up). Otherwise `cfg.host` is set (`SIOCSIFADDR`, then
+    /// `SIOCSIFNETMASK`), then `cfg.mtu` (`SIOCSIFMTU`), and the interface
+    /// is brought up (`SIOCGIFFLAGS`, `SIOCSIFFLAGS |= IFF_UP`). The MTU is
+    /// then read back (`SIOCGIFMTU`).
+    ///
+    /// Errors name the step and the device; lacking privileges is
+    /// [`io::ErrorKind::PermissionDenied`]. A device this call created
+    /// vanishes again when it fails, since its only descriptor is closed.
+    pub fn open(cfg: &TunConfig) -> io::Result<Tun> {
+        cfg.validate()?;
+        let created = cfg.name.is_empty() || nix::net::if_::if_nametoindex(cfg.name.as_str()).is_err();
+
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK) // std adds O_CLOEXEC
+            .open(CLONE_DEVICE)
+            .map_err(|e| {
+                let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
+                open_error(&cfg.name, errno, "opening", CLONE_DEVICE)
+            })?;
+        let fd = OwnedFd::from(file);
+
+        let mut ifr = ifreq(&cfg.name);
+        ifr.ifr_ifru.ifru_flags = cfg.tun_flags();
+        ifreq_ioctl(fd.as_fd(), libc::TUNSETIFF, &mut ifr)
+            .map_err(|e| open_error(&cfg.name, e, "attaching to", "TUNSETIFF"))?;
+        // The kernel writes back the actual name (it chose one if ours was empty).
+        let name = ifreq_name(&ifr);
+
+        let ctl = Control::new(&name)?;
+        if !ctl.has_ipv4_address()? {
+            if let Some((addr, prefix)) = cfg.host {
+                ctl.set_addr(libc::SIOCSIFADDR, "SIOCSIFADDR", addr)?;
+                ctl.set_addr(libc::SIOCSIFNETMASK, "SIOCSIFNETMASK", prefix_to_netmask(prefix)?)?;
+            }
+            if let Some(mtu) = cfg.mtu {
+                let mut ifr = ifreq(&name);
+                // Cannot fail: `validate` checked that the MTU fits.
+                ifr.ifr_ifru.ifru_mtu = libc::c_int::try_from(mtu).unwrap_or(libc::c_int::MAX);
+                ctl.ioctl(libc::SIOCSIFMTU, &format!("SIOCSIFMTU {mtu}"), &mut ifr)?;
+            }
+        }
+        ctl.bring_up()?;
+        let mtu = ctl.mtu()?;
+        Ok(Tun { fd, name, mtu, created })
+    }
+
+    /// The interface's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The interface's MTU, as read back after configuration.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    /// Whether the interface did not exist before [`Tun::open`].
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Reads one packet; [`io::ErrorKind::WouldBlock`] when none is queued.
+    /// A packet longer than `buf` is truncated (the rest is lost). The
+    /// kernel also sends IPv6 (the interface gets a link-local address and
+    /// multicast listener reports go out), which callers must skip.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(nix::unistd::read(&self.fd, buf)?)
+    }
+
+    /// Writes one packet; the kernel receives it as if from a wire.
+    pub fn write(&self, packet: &[u8]) -> io::Result<usize> {
+        Ok(nix::unistd::write(&self.fd, packet)?)
+    }
+}
+
+impl AsRawFd for Tun {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for Tun {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The netmask of a prefix length: 24 is 255.255.255.0.
+pub fn prefix_to_netmask(prefix: u8) -> io::Result<Ipv4Addr> {
+    match prefix {
+        0 => Ok(Ipv4Addr::UNSPECIFIED),
+        1..=32 => Ok(Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix)))),
+        _ => Err(invalid(format!("IPv4 prefix length {prefix} is larger than 32"))),
+    }
+}
+
+/// Interface configuration through an `AF_INET` socket (netdevice(7)).
+struct Control<'a> {
+    sock: OwnedFd,
+    name: &'a str,
+}
+
+impl<'a> Control<'a> {
+    fn new(name: &'a str) -> io::Result<Control<'a>> {
+        let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+            .map_err(|e| step_error(name, "socket(AF_INET, SOCK_DGRAM) for configuration", e))?;
+        Ok(Control { sock, name })
+    }
+
+    fn ioctl(&self, request: libc::Ioctl, step: &str, ifr: &mut libc::ifreq) -> io::Result<()> {
+        ifreq_ioctl(self.sock.as_fd(), request, ifr).map_err(|e| step_error(self.name, step, e))
+    }
+
+    /// `SIOCGIFADDR` fails with `EADDRNOTAVAIL` when there is no address.
+    fn has_ipv4_address(&self) -> io::Result<bool> {
+        let mut ifr = ifreq(self.name);
+        match ifreq_ioctl(self.sock.as_fd(), libc::SIOCGIFADDR, &mut ifr) {
+            Ok(()) => Ok(true),
+            Err(Errno::EADDRNOTAVAIL) => Ok(false),
+            Err(e) => Err(step_error(self.name, "SIOCGIFADDR", e)),
+        }
+    }
+
+    fn set_addr(&self, request: libc::Ioctl, step: &str, addr: Ipv4Addr) -> io::Result<()> {
+        let mut ifr = ifreq(self.name);
+        ifr.ifr_ifru.ifru_addr = sockaddr_in(addr);
+        self.ioctl(request, &format!("{step} {addr}"), &mut ifr)
+    }
+
+    fn bring_up(&self) -> io::Result<()> {
+        let mut ifr = ifreq(self.name);
+        self.ioctl(libc::SIOCGIFFLAGS, "SIOCGIFFLAGS", &mut ifr)?;
+        // SAFETY: every field of the union is plain data, so any bit pattern is a
+        // valid `c_short`; SIOCGIFFLAGS has just written `ifru_flags`.
+        let flags = unsafe { ifr.ifr_ifru.ifru_flags };
+        let up = libc::IFF_UP as libc::c_short;
+        if flags & up == 0 {
+            ifr.ifr_ifru.ifru_flags = flags | up;
+            self.ioctl(libc::SIOCSIFFLAGS, "SIOCSIFFLAGS (IFF_UP)", &mut ifr)?;
+        }
+        Ok(())
+    }
+
+    fn mtu(&self) -> io::Result<usize> {
+        let mut ifr = ifreq(self.name);
+        self.ioctl(libc::SIOCGIFMTU, "SIOCGIFMTU", &mut ifr)?;
+        // SAFETY: every field of the union is plain data, so any bit pattern is a
+        // valid `c_int`; SIOCGIFMTU has just written `ifru_mtu`.
+        let mtu = unsafe { ifr.ifr_ifru.ifru_mtu };
+        usize::try_from(mtu).map_err(|_| step_error(self.name, "SIOCGIFMTU", Errno::ERANGE))
+    }
+}
+
+/// A zeroed `ifreq` carrying `name` (validated: shorter than `IFNAMSIZ`).
+fn ifreq(name: &str) -> libc::ifreq {
+    // SAFETY: `ifreq` is a C struct of a `c_char` array and a union of integers,
+    // `sockaddr`s, byte arrays and a raw pointer; all-zero bytes are a valid value
+    // of each (the pointer is null and never dereferenced by us).
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, &src) in ifr.ifr_name.iter_mut().zip(name.as_bytes().iter().take(libc::IFNAMSIZ - 1)) {
+        *dst = src as c_char;
+    }
+    ifr
+}
+
+/// The NUL-terminated name in an `ifreq` the kernel filled in.
+fn ifreq_name(ifr: &libc::ifreq) -> String {
+    let bytes: Vec<u8> = ifr.ifr_name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `sockaddr_in { AF_INET, port 0, addr }` laid out as the `sockaddr` the
+/// ioctls take: `sa_data` holds the port (2 bytes) then the address.
+fn sockaddr_in(addr: Ipv4Addr) -> libc::sockaddr {
+    let mut sa_data = [0 as c_char; 14];
+    for (dst, src) in sa_data[2..6].iter_mut().zip(addr.octets()) {
+        *dst = src as c_char;
+    }
+    libc::sockaddr { sa_family: libc::AF_INET as libc::sa_family_t, sa_data }
+}
+
+/// One ioctl whose argument is a `struct ifreq`.
+fn ifreq_ioctl(fd: BorrowedFd<'_>, request: libc::Ioctl, ifr: &mut libc::ifreq) -> Result<(), Errno> {
+    // SAFETY: `fd` is open for the duration of the call, and every request passed
+    // here (TUNSETIFF, SIOC[GS]IF*) reads and/or writes exactly one `struct ifreq`
+    // through its argument, which points to a live, exclusively borrowed `ifreq`.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request, ifr as *mut libc::ifreq) };
+    Errno::result(rc).map(drop)
+}
+
+/// Errors of opening `/dev/net/tun` and of `TUNSETIFF`, in plain words.
+fn open_error(name: &str, errno: Errno, doing: &str, what: &str) -> io::Error {
+    let kind = io::Error::from(errno).kind();
+    let msg = match errno {
+        Errno::EPERM | Errno::EACCES => {
+            format!("opening TUN device `{name}` needs root or CAP_NET_ADMIN ({what}: {})", errno.desc())
+        }
+        Errno::ENOENT | Errno::ENODEV => format!(
+            "opening TUN device `{name}`: {what} does not exist (is the `tun` module loaded?): {}",
+            errno.desc()
+        ),
+        Errno::EBUSY => format!(
+            "TUN device `{name}` is in use by another process (it is not multi-queue): {what}: {}",
+            errno.desc()
+        ),
+        Errno::EINVAL if what == "TUNSETIFF" => format!(
+            "`{name}` exists but is not a TUN device with these flags (TAP, or multi-queue?): \
+             TUNSETIFF: {}",
+            errno.desc()
+        ),
+        _ => format!("{doing} TUN device `{name}`: {what}: {}", errno.desc()),
+    };
+    io::Error::new(kind, msg)
+}
+
+/// An error of a configuration step.
+fn step_error(name: &str, step: &str, errno: Errno) -> io::Error {
+    io::Error::new(
+        io::Error::from(errno).kind(),
+        format!("configuring TUN device `{name}`: {step}: {}", errno.desc()),
+    )
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_name_is_rejected_before_any_syscall() {
+        let err = Tun::open(&TunConfig::new("sixteen-bytes-xx")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("at most 15 bytes"), "{err}");
+        assert!(TunConfig::new("fifteen-bytes-x").validate().is_ok());
+        assert_eq!(TunConfig::new("a\0b").validate().unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn prefix_to_netmask_covers_the_range() {
+        assert_eq!(prefix_to_netmask(0).unwrap(), Ipv4Addr::new(0, 0, 0, 0));
+        assert_eq!(prefix_to_netmask(1).unwrap(), Ipv4Addr::new(128, 0, 0, 0));
+        assert_eq!(prefix_to_netmask(24).unwrap(), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(prefix_to_netmask(30).unwrap(), Ipv4Addr::new(255, 255, 255, 252));
+        assert_eq!(prefix_to_netmask(32).unwrap(), Ipv4Addr::new(255, 255, 255, 255));
+        assert_eq!(prefix_to_netmask(33).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn bad_prefix_and_mtu_are_rejected_before_any_syscall() {
+        let mut cfg = TunConfig::new("tunx");
+        cfg.host = Some((Ipv4Addr::new(10, 0, 0, 1), 40));
+        assert_eq!(Tun::open(&cfg).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        cfg.host = None;
+        cfg.mtu = Some(usize::MAX);
+        assert_eq!(Tun::open(&cfg).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn sockaddr_and_name_layouts() {
+        let sa = sockaddr_in(Ipv4Addr::new(10, 66, 0, 1));
+        assert_eq!(sa.sa_family, libc::AF_INET as libc::sa_family_t);
+        assert_eq!(sa.sa_data[..6].iter().map(|&c| c as u8).collect::<Vec<_>>(), [0, 0, 10, 66, 0, 1]);
+        assert_eq!(ifreq_name(&ifreq("tun7")), "tun7");
+    }
+
+    #[test]
+    fn errors_say_what_went_wrong() {
+        let e = open_error("t0", Errno::EPERM, "opening", CLONE_DEVICE);
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            e.to_string(),
+            "opening TUN device `t0` needs root or CAP_NET_ADMIN (/dev/net/tun: Operation not permitted)"
+        );
+        assert!(
+            open_error("t0", Errno::ENOENT, "opening", CLONE_DEVICE).to_string().contains("does not exist")
+        );
+        assert!(open_error("t0", Errno::EBUSY, "attaching to", "TUNSETIFF").to_string().contains("in use"));
+        let e = step_error("t0", "SIOCSIFMTU", Errno::EINVAL);
+        assert_eq!(e.to_string(), "configuring TUN device `t0`: SIOCSIFMTU: Invalid argument");
+    }
+}

@@ -1,0 +1,282 @@
+//! The reactor: one loop that moves packets between a TUN device and the
+//! engine, fires the engine's timers, and reports readiness.
+//!
+//! Each turn of the loop:
+//!
+//! 1. submits what is queued (TUN writes, the next timer, reads) and sleeps
+//!    until a packet arrives, a write completes, the timer fires, or an
+//!    application wakes it ([`Waker`]);
+//! 2. locks the engine once: feeds it every packet received, runs its due
+//!    timers, drains everything it wants to send into write buffers, and
+//!    hands each readiness change to the [`Host`];
+//! 3. arms a timeout for the engine's next deadline.
+//!
+//! Two backends do step 1: [`uring`] (io_uring: a multishot read on a
+//! provided-buffer ring, batched writes, a timeout SQE, an eventfd read) and
+//! [`epoll`] (plain non-blocking `read`/`write` and `epoll_wait`), used when
+//! io_uring is refused or asked for. The loop runs on its own thread
+//! ([`Reactor::run`]) or inside an application's thread
+//! ([`Reactor::run_once`]).
+
+pub mod clock;
+pub mod epoll;
+pub mod uring;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use crate::device::tun::Tun;
+use crate::stack::{SocketHandle, Stack};
+use crate::tcp::Readiness;
+use crate::time::Instant;
+
+/// What the reactor drives: the engine, and whoever wants to hear about
+/// readiness changes (the socket API's waiters).
+pub trait Host: Send + 'static {
+    fn stack(&mut self) -> &mut Stack;
+    /// `h`'s readiness changed to `r` (called with the engine locked).
+    fn on_event(&mut self, h: SocketHandle, r: Readiness);
+    /// The reactor stopped: wake everyone who waits.
+    fn on_stop(&mut self) {}
+}
+
+/// Which backend drives the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// io_uring when the kernel allows it, else epoll. The environment
+    /// variable `TRUST_REACTOR` (`uring` or `epoll`) overrides it.
+    #[default]
+    Auto,
+    /// io_uring with a multishot read on a provided-buffer ring.
+    Uring,
+    /// io_uring with a few single-shot reads in flight (what kernels
+    /// without multishot reads get).
+    UringSingleReads,
+    /// Plain non-blocking read/write and epoll.
+    Epoll,
+}
+
+impl BackendKind {
+    /// `self`, with `Auto` resolved by the `TRUST_REACTOR` variable.
+    fn resolve(self) -> BackendKind {
+        if self != BackendKind::Auto {
+            return self;
+        }
+        match std::env::var("TRUST_REACTOR").as_deref() {
+            Ok("epoll") => BackendKind::Epoll,
+            Ok("uring") => BackendKind::Uring,
+            Ok("uring-single") => BackendKind::UringSingleReads,
+            _ => BackendKind::Auto,
+        }
+    }
+}
+
+/// What a backend does: wait for the device, hand over what it read,
+/// and take packets to write.
+pub(crate) trait Backend: Send {
+    /// Submits what is queued, then sleeps until something completes or
+    /// `deadline` passes (no sleep if it already has).
+    fn wait(&mut self, deadline: Option<Instant>) -> io::Result<()>;
+    /// Passes every packet received since the last call to `f`.
+    fn drain_received(&mut self, f: &mut dyn FnMut(&[u8]));
+    /// A free transmit buffer, if any is free.
+    fn tx_buffer(&mut self) -> Option<&mut [u8]>;
+    /// Queues the first `len` bytes of the buffer `tx_buffer` returned.
+    fn tx_commit(&mut self, len: usize);
+    /// Pushes queued writes to the device without sleeping.
+    fn flush(&mut self) -> io::Result<()>;
+    fn name(&self) -> &'static str;
+}
+
+/// How applications wake the reactor: an eventfd the backend waits on,
+/// written at most once until the reactor has read it.
+#[derive(Debug)]
+pub struct Waker {
+    fd: EventFd,
+    pending: AtomicBool,
+}
+
+impl Waker {
+    fn new() -> io::Result<Waker> {
+        let fd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+        Ok(Waker { fd, pending: AtomicBool::new(false) })
+    }
+
+    /// Makes the reactor run a turn soon.
+    pub fn wake(&self) {
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            // The counter cannot overflow (it is read before the next
+            // write), so this write cannot fail with EAGAIN.
+            let _ = self.fd.write(1);
+        }
+    }
+
+    /// The backend read the eventfd: later wakes must write it again.
+    /// Called before the engine is locked, so nothing done under the lock
+    /// after this goes unnoticed.
+    fn consumed(&self) {
+        self.pending.store(false, Ordering::Release);
+    }
+
+    fn fd(&self) -> &EventFd {
+        &self.fd
+    }
+}
+
+/// The state the reactor and the application threads share.
+pub struct Shared<H> {
+    core: Mutex<H>,
+    waker: Waker,
+    stop: AtomicBool,
+}
+
+impl<H: Host> Shared<H> {
+    pub fn new(host: H) -> io::Result<Arc<Shared<H>>> {
+        Ok(Arc::new(Shared { core: Mutex::new(host), waker: Waker::new()?, stop: AtomicBool::new(false) }))
+    }
+
+    /// Locks the engine (a panic elsewhere does not make it unusable:
+    /// every engine call leaves it consistent).
+    pub fn lock(&self) -> MutexGuard<'_, H> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn waker(&self) -> &Waker {
+        &self.waker
+    }
+
+    /// Asks the loop to stop after its current turn.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// Settings of a [`Reactor`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReactorConfig {
+    pub backend: BackendKind,
+}
+
+/// Counters of the reactor's work.
+#[derive(Debug, Default)]
+pub struct ReactorStats {
+    pub turns: AtomicU64,
+    pub rx_packets: AtomicU64,
+    pub tx_packets: AtomicU64,
+}
+
+/// The loop. See the module documentation.
+pub struct Reactor<H: Host> {
+    backend: Box<dyn Backend>,
+    shared: Arc<Shared<H>>,
+    stats: Arc<ReactorStats>,
+    deadline: Option<Instant>,
+}
+
+impl<H: Host> Reactor<H> {
+    /// A reactor for `tun`. With [`BackendKind::Auto`], io_uring is tried
+    /// first; if the kernel refuses it the loop says so once on stderr and
+    /// uses epoll.
+    pub fn new(tun: Tun, cfg: ReactorConfig, shared: Arc<Shared<H>>) -> io::Result<Reactor<H>> {
+        let waker_fd = shared.waker().fd().as_fd_raw();
+        let backend: Box<dyn Backend> = match cfg.backend.resolve() {
+            BackendKind::Epoll => Box::new(epoll::Epoll::new(tun, waker_fd)?),
+            BackendKind::Uring => Box::new(uring::Uring::new(tun, waker_fd, true).map_err(|(e, _)| e)?),
+            BackendKind::UringSingleReads => {
+                Box::new(uring::Uring::new(tun, waker_fd, false).map_err(|(e, _)| e)?)
+            }
+            BackendKind::Auto => match uring::Uring::new(tun, waker_fd, true) {
+                Ok(u) => Box::new(u),
+                Err((e, tun)) => {
+                    eprintln!("trust: io_uring unavailable ({e}); using epoll");
+                    Box::new(epoll::Epoll::new(tun, waker_fd)?)
+                }
+            },
+        };
+        Ok(Reactor { backend, shared, stats: Arc::default(), deadline: None })
+    }
+
+    /// The backend in use: "io_uring", "io_uring (single reads)" or "epoll".
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    pub fn stats(&self) -> Arc<ReactorStats> {
+        self.stats.clone()
+    }
+
+    /// Runs until [`Shared::request_stop`], then sends what is queued and
+    /// returns.
+    pub fn run(mut self) -> io::Result<()> {
+        while !self.shared.stopped() {
+            self.process();
+            self.backend.wait(self.deadline)?;
+            self.shared.waker.consumed();
+        }
+        self.process();
+        self.backend.flush()
+    }
+
+    /// One turn for a loop the application owns: sends what the engine
+    /// has queued, sleeps at most `timeout` (and no later than the
+    /// engine's next timer) for input, processes it, and sends the answers.
+    pub fn run_once(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.process();
+        let limit = timeout.map(|t| clock::now().saturating_add(t));
+        let deadline = match (self.deadline, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.backend.wait(deadline)?;
+        self.shared.waker.consumed();
+        self.process();
+        self.backend.flush()
+    }
+
+    /// Step 2 of a turn: everything done with the engine locked.
+    fn process(&mut self) {
+        let mut guard = self.shared.lock();
+        let host = &mut *guard;
+        let now = clock::now();
+        let stats = &self.stats;
+        stats.turns.fetch_add(1, Ordering::Relaxed);
+        self.backend.drain_received(&mut |packet| {
+            stats.rx_packets.fetch_add(1, Ordering::Relaxed);
+            host.stack().handle_packet(now, packet);
+        });
+        let stack = host.stack();
+        if stack.poll_timeout().is_some_and(|at| at <= now) {
+            stack.handle_timeout(now);
+        }
+        while let Some(buf) = self.backend.tx_buffer() {
+            let Some(t) = stack.poll_transmit(now, buf) else { break };
+            self.backend.tx_commit(t.len);
+            stats.tx_packets.fetch_add(1, Ordering::Relaxed);
+        }
+        while let Some((h, r)) = host.stack().poll_event() {
+            host.on_event(h, r);
+        }
+        self.deadline = host.stack().poll_timeout();
+    }
+}
+
+/// The raw eventfd number, for backends that register it.
+trait AsFdRaw {
+    fn as_fd_raw(&self) -> std::os::fd::RawFd;
+}
+
+impl AsFdRaw for EventFd {
+    fn as_fd_raw(&self) -> std::os::fd::RawFd {
+        use std::os::fd::{AsFd, AsRawFd};
+        self.as_fd().as_raw_fd()
+    }
+}

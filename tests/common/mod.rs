@@ -1,0 +1,4 @@
+//! Support shared by integration tests; each test binary uses part of it.
+#![allow(dead_code)]
+
+pub mod netns;

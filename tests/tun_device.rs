@@ -1,0 +1,214 @@
+//! The TUN device against the real kernel, each test in fresh network
+//! namespaces (needs root; fails, never skips, without it).
+
+mod common;
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use common::netns::{LossyPath, Netns};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use trust::device::tun::{Tun, TunConfig};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn config(name: &str, host: Ipv4Addr, prefix: u8, mtu: Option<usize>) -> TunConfig {
+    TunConfig { mtu, host: Some((host, prefix)), ..TunConfig::new(name) }
+}
+
+/// RFC 1071 Internet checksum.
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 =
+        data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An IPv4 packet (RFC 791, 20-byte header, TTL 64) around `payload`.
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let total = u16::try_from(20 + payload.len()).unwrap();
+    let mut p = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, protocol, 0, 0];
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let sum = checksum(&p);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// An ICMP echo request (RFC 792).
+fn echo_request(id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut m = vec![8, 0, 0, 0];
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(data);
+    let sum = checksum(&m);
+    m[2..4].copy_from_slice(&sum.to_be_bytes());
+    m
+}
+
+fn src(p: &[u8]) -> Ipv4Addr {
+    Ipv4Addr::new(p[12], p[13], p[14], p[15])
+}
+
+fn dst(p: &[u8]) -> Ipv4Addr {
+    Ipv4Addr::new(p[16], p[17], p[18], p[19])
+}
+
+/// Whether `ip addr show` output lists the `UP` flag.
+fn is_up(show: &str) -> bool {
+    show.split(['<', '>']).nth(1).is_some_and(|flags| flags.split(',').any(|f| f == "UP"))
+}
+
+/// Reads packets until one satisfies `want`, waiting with poll(2) until
+/// `deadline`. Other packets (IPv6 chatter...) are skipped.
+fn read_until(tun: &Tun, deadline: Instant, want: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match tun.read(&mut buf) {
+            Ok(n) => {
+                let p = &buf[..n];
+                if p.len() >= 20 && p[0] >> 4 == 4 && want(p) {
+                    return Some(p.to_vec());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX).max(1);
+                let mut fds = [PollFd::new(tun.as_fd(), PollFlags::POLLIN)];
+                poll(&mut fds, PollTimeout::from(ms)).expect("poll on the TUN");
+            }
+            Err(e) => panic!("reading the TUN: {e}"),
+        }
+    }
+}
+
+/// Sends `count` UDP datagrams from a kernel socket inside `ns`.
+fn send_udp(ns: &Netns, to: (Ipv4Addr, u16), count: usize) {
+    ns.run(move || {
+        let sock = UdpSocket::bind("0.0.0.0:0").expect("bind a UDP socket");
+        for i in 0..count {
+            sock.send_to(format!("hello {i}").as_bytes(), to).expect("send a UDP datagram");
+        }
+    });
+}
+
+/// Writes an echo request from `from` to `to` and waits for the reply.
+fn ping_through(tun: &Tun, from: Ipv4Addr, to: Ipv4Addr) {
+    let data = b"trust tun test";
+    let packet = ipv4(from, to, 1, &echo_request(0x7275, 1, data));
+    assert_eq!(tun.write(&packet).expect("write to the TUN"), packet.len());
+    let reply = read_until(tun, Instant::now() + WAIT, |p| p[9] == 1 && dst(p) == from)
+        .unwrap_or_else(|| panic!("no ICMP answer from {to} within {WAIT:?}"));
+    assert_eq!(src(&reply), to);
+    assert_eq!(checksum(&reply[..20]), 0, "reply's IPv4 header checksum");
+    let icmp = &reply[20..];
+    assert_eq!((icmp[0], icmp[1]), (0, 0), "echo reply");
+    assert_eq!(checksum(icmp), 0, "reply's ICMP checksum");
+    assert_eq!(&icmp[4..8], &[0x72, 0x75, 0, 1], "identifier and sequence number");
+    assert_eq!(&icmp[8..], data);
+}
+
+#[test]
+fn new_device_is_configured_and_carries_packets_both_ways() {
+    let ns = Netns::new("tundev");
+    let host = Ipv4Addr::new(10, 66, 0, 1);
+    let stack = Ipv4Addr::new(10, 66, 0, 2);
+    let cfg = config("tuntest0", host, 24, Some(1500));
+    let tun = ns.run(move || Tun::open(&cfg)).expect("open the TUN");
+    assert_eq!(tun.name(), "tuntest0");
+    assert!(tun.created());
+    assert_eq!(tun.mtu(), 1500);
+
+    let show = ns.exec(&["ip", "-4", "addr", "show", "tuntest0"]);
+    assert!(show.contains("inet 10.66.0.1/24"), "{show}");
+    assert!(is_up(&show), "{show}");
+
+    send_udp(&ns, (stack, 9), 1);
+    let udp = read_until(&tun, Instant::now() + WAIT, |p| dst(p) == stack)
+        .unwrap_or_else(|| panic!("the kernel's UDP datagram did not come out of the TUN"));
+    assert_eq!(udp[9], 17, "protocol UDP");
+    assert_eq!(src(&udp), host);
+
+    ping_through(&tun, stack, host);
+}
+
+#[test]
+fn persistent_configured_device_is_used_as_it_is() {
+    let ns = Netns::new("tunpers");
+    ns.exec(&["ip", "tuntap", "add", "dev", "tunpers0", "mode", "tun"]);
+    ns.exec(&["ip", "addr", "add", "10.67.0.1/24", "dev", "tunpers0"]);
+    let cfg = config("tunpers0", Ipv4Addr::new(10, 68, 0, 1), 16, Some(1400));
+    let tun = ns.run(move || Tun::open(&cfg)).expect("attach to the persistent TUN");
+    assert!(!tun.created());
+    assert_eq!(tun.mtu(), 1500, "an already configured device keeps its MTU");
+
+    let show = ns.exec(&["ip", "-4", "addr", "show", "tunpers0"]);
+    assert!(show.contains("inet 10.67.0.1/24"), "{show}");
+    assert!(!show.contains("10.68."), "{show}");
+    assert!(is_up(&show), "brought up: {show}");
+
+    // A second descriptor on a single-queue device is refused, plainly.
+    let cfg = TunConfig::new("tunpers0");
+    let err = ns.run(move || Tun::open(&cfg)).expect_err("a second attach must fail");
+    assert_eq!(err.kind(), std::io::ErrorKind::ResourceBusy, "{err}");
+    assert!(err.to_string().contains("in use by another process"), "{err}");
+
+    drop(tun);
+    ns.exec(&["ip", "tuntap", "del", "dev", "tunpers0", "mode", "tun"]);
+}
+
+#[test]
+fn lossless_path_forwards_both_ways() {
+    let path = LossyPath::new("path0", "10.77.0.1/24", 0);
+    assert!(!path.tun_ns.exec(&["nft", "list", "ruleset"]).contains("lossy"));
+    assert_eq!(path.forwarded_drops(), 0);
+
+    let (host, prefix) = path.tun_host();
+    let tun = path.tun_ns.run(move || Tun::open(&config("tunpath0", host, prefix, None))).expect("open");
+    let stack = Ipv4Addr::new(10, 77, 0, 2);
+    let peer = path.peer_addr();
+
+    send_udp(&path.peer_ns, (stack, 9), 1);
+    let udp = read_until(&tun, Instant::now() + WAIT, |p| dst(p) == stack)
+        .unwrap_or_else(|| panic!("the peer's datagram was not forwarded into the TUN"));
+    assert_eq!((src(&udp), udp[9]), (peer, 17));
+    assert_eq!(udp[8], 63, "one forwarding hop");
+
+    ping_through(&tun, stack, peer);
+}
+
+#[test]
+fn lossy_path_drops_forwarded_packets() {
+    let path = LossyPath::new("path50", "10.77.0.1/24", 50);
+    let ruleset = path.tun_ns.exec(&["nft", "list", "ruleset"]);
+    assert!(ruleset.contains("hook forward priority filter; policy accept;"), "{ruleset}");
+    assert!(ruleset.contains("numgen random mod 100 < 50"), "{ruleset}");
+    assert_eq!(path.forwarded_drops(), 0);
+
+    let (host, prefix) = path.tun_host();
+    let tun = path.tun_ns.run(move || Tun::open(&config("tunpath1", host, prefix, None))).expect("open");
+    let stack = Ipv4Addr::new(10, 77, 0, 2);
+    const SENT: u64 = 200;
+    send_udp(&path.peer_ns, (stack, 9), SENT as usize);
+
+    // Every datagram is either forwarded into the TUN or counted as dropped.
+    let (mut received, mut drops) = (0, 0);
+    let deadline = Instant::now() + WAIT;
+    while received + drops < SENT && Instant::now() < deadline {
+        let quiet = Instant::now() + Duration::from_millis(200);
+        match read_until(&tun, quiet, |p| dst(p) == stack && p[9] == 17) {
+            Some(_) => received += 1,
+            None => drops = path.forwarded_drops(),
+        }
+    }
+    assert_eq!(received + drops, SENT, "received {received}, dropped {drops}");
+    assert!((40..=160).contains(&drops), "50% of {SENT} dropped? {drops}");
+}
