@@ -7,7 +7,9 @@
 //! [`Poll`]: super::Poll
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Condvar};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, MutexGuard};
+use std::time::Duration;
 
 use nix::sys::eventfd::EventFd;
 
@@ -15,6 +17,34 @@ use super::poll::{Event, Events, Interest, Token};
 use crate::reactor::Host;
 use crate::stack::{SocketHandle, Stack};
 use crate::tcp::Readiness;
+
+/// A condition variable that knows whether anyone sleeps on it, so a
+/// readiness change nobody waits for costs no futex wake.
+#[derive(Debug, Default)]
+pub(crate) struct Waiter {
+    cv: Condvar,
+    /// Threads in `sleep`; changed and read only with the engine locked.
+    sleepers: AtomicUsize,
+}
+
+impl Waiter {
+    pub fn wake(&self) {
+        if self.sleepers.load(Ordering::Relaxed) > 0 {
+            self.cv.notify_all();
+        }
+    }
+
+    /// Releases the engine until woken or `timeout` passes.
+    pub fn sleep<'a>(&self, core: MutexGuard<'a, Core>, timeout: Option<Duration>) -> MutexGuard<'a, Core> {
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        let core = match timeout {
+            Some(t) => self.cv.wait_timeout(core, t).unwrap_or_else(|e| e.into_inner()).0,
+            None => self.cv.wait(core).unwrap_or_else(|e| e.into_inner()),
+        };
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        core
+    }
+}
 
 /// A socket's registration with a poll.
 struct Registration {
@@ -28,7 +58,7 @@ struct Registration {
 /// One poll's sockets that may be ready.
 pub(crate) struct PollQueue {
     ready: VecDeque<SocketHandle>,
-    cv: Arc<Condvar>,
+    waiter: Arc<Waiter>,
     efd: Arc<EventFd>,
     /// The eventfd has been written and not yet read.
     efd_set: bool,
@@ -36,7 +66,7 @@ pub(crate) struct PollQueue {
 
 pub(crate) struct Core {
     pub stack: Stack,
-    waiters: HashMap<SocketHandle, Arc<Condvar>>,
+    waiters: HashMap<SocketHandle, Arc<Waiter>>,
     registrations: HashMap<SocketHandle, Registration>,
     polls: Vec<Option<PollQueue>>,
     /// The reactor has stopped: nothing will make progress any more.
@@ -54,9 +84,9 @@ impl Core {
         }
     }
 
-    /// `cv` is notified whenever `h`'s readiness changes.
-    pub fn add_waiter(&mut self, h: SocketHandle, cv: Arc<Condvar>) {
-        self.waiters.insert(h, cv);
+    /// `waiter` is woken whenever `h`'s readiness changes.
+    pub fn add_waiter(&mut self, h: SocketHandle, waiter: Arc<Waiter>) {
+        self.waiters.insert(h, waiter);
     }
 
     /// Forgets everything about `h` (its handle is being released).
@@ -65,8 +95,8 @@ impl Core {
         self.registrations.remove(&h);
     }
 
-    pub fn add_poll(&mut self, cv: Arc<Condvar>, efd: Arc<EventFd>) -> usize {
-        let queue = PollQueue { ready: VecDeque::new(), cv, efd, efd_set: false };
+    pub fn add_poll(&mut self, waiter: Arc<Waiter>, efd: Arc<EventFd>) -> usize {
+        let queue = PollQueue { ready: VecDeque::new(), waiter, efd, efd_set: false };
         match self.polls.iter().position(Option::is_none) {
             Some(i) => {
                 self.polls[i] = Some(queue);
@@ -139,7 +169,7 @@ impl Core {
         let Some(Some(q)) = self.polls.get_mut(reg.poll) else { return };
         reg.queued = true;
         q.ready.push_back(h);
-        q.cv.notify_all();
+        q.waiter.wake();
         if !q.efd_set {
             q.efd_set = true;
             let _ = q.efd.write(1);
@@ -153,19 +183,19 @@ impl Host for Core {
     }
 
     fn on_event(&mut self, h: SocketHandle, r: Readiness) {
-        if let Some(cv) = self.waiters.get(&h) {
-            cv.notify_all();
+        if let Some(w) = self.waiters.get(&h) {
+            w.wake();
         }
         self.on_readiness(h, r);
     }
 
     fn on_stop(&mut self) {
         self.stopped = true;
-        for cv in self.waiters.values() {
-            cv.notify_all();
+        for w in self.waiters.values() {
+            w.wake();
         }
         for q in self.polls.iter_mut().flatten() {
-            q.cv.notify_all();
+            q.waiter.wake();
             if !q.efd_set {
                 q.efd_set = true;
                 let _ = q.efd.write(1);

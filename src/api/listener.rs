@@ -3,7 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use super::socket::Socket;
+use super::socket::{Kick, Socket};
 use super::{Interface, Source, TcpStream};
 
 /// Pending connections a listener queues by default (completed
@@ -36,7 +36,8 @@ impl TcpListener {
     /// Waits for a connection whose handshake has completed.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let inner = &self.sock.inner;
-        let stream = self.sock.call(self.sock.blocking(None, io::ErrorKind::WouldBlock), |core, h, _| {
+        let blocking = self.sock.blocking(None, io::ErrorKind::WouldBlock);
+        let stream = self.sock.call(blocking, Kick::Never, |core, h, _| {
             let conn = core.stack.accept(h)?;
             Ok(TcpStream::from_socket(Socket::new(inner, core, conn)))
         })?;

@@ -20,7 +20,7 @@ mod stream;
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -28,9 +28,9 @@ pub use self::listener::{Incoming, TcpListener};
 pub use self::poll::{Event, Events, Interest, Poll, Token};
 pub use self::stream::TcpStream;
 
-use self::core::Core;
+use self::core::{Core, Waiter};
 use crate::device::tun::{Tun, TunConfig};
-use crate::reactor::{Reactor, ReactorConfig, ReactorStats, Shared};
+use crate::reactor::{Host, Reactor, ReactorConfig, ReactorStats, Shared};
 use crate::stack::{Stack, StackConfig, Stats};
 use crate::tcp::TcpConfig;
 
@@ -105,19 +105,23 @@ impl Inner {
 
     /// Runs `op` under the engine lock until it stops reporting
     /// `WouldBlock` (unless non-blocking), sleeping on `cv` in between;
-    /// then wakes the reactor.
+    /// then wakes the reactor if `kick` says the engine may have something
+    /// to send or a new deadline.
     pub fn block_on<T>(
         &self,
-        cv: &Condvar,
+        waiter: &Waiter,
         blocking: Blocking,
         mut op: impl FnMut(&mut Core, crate::time::Instant) -> Result<T, crate::Error>,
+        kick: impl FnOnce(&Core) -> bool,
     ) -> io::Result<T> {
         let mut core = self.lock();
         loop {
             if core.stopped {
                 return Err(shut_down());
             }
-            match op(&mut core, crate::reactor::clock::now()) {
+            let result = op(&mut core, crate::reactor::clock::now());
+            core.dispatch_events();
+            match result {
                 Err(crate::Error::WouldBlock) if !blocking.nonblocking => {
                     let remaining = match blocking.deadline {
                         Some(d) => match d.checked_duration_since(StdInstant::now()) {
@@ -126,40 +130,39 @@ impl Inner {
                         },
                         None => None,
                     };
-                    core = self.wait(core, cv, remaining)?;
+                    core = self.wait(core, waiter, remaining)?;
                 }
                 r => {
+                    let kick = r.is_ok() && kick(&core);
                     drop(core);
-                    self.kick();
+                    if kick {
+                        self.kick();
+                    }
                     return r.map_err(io::Error::from);
                 }
             }
         }
     }
 
-    /// Sleeps until `cv` is notified or `timeout` passes; in embedded
+    /// Sleeps until `waiter` is woken or `timeout` passes; in embedded
     /// mode, drives the loop meanwhile.
     pub fn wait<'a>(
         &'a self,
         core: MutexGuard<'a, Core>,
-        cv: &Condvar,
+        waiter: &Waiter,
         timeout: Option<Duration>,
     ) -> io::Result<MutexGuard<'a, Core>> {
         let Some(reactor) = &self.embedded else {
-            return Ok(match timeout {
-                Some(t) => cv.wait_timeout(core, t).unwrap_or_else(|e| e.into_inner()).0,
-                None => cv.wait(core).unwrap_or_else(|e| e.into_inner()),
-            });
+            return Ok(waiter.sleep(core, timeout));
         };
         drop(core);
         match reactor.try_lock() {
             Ok(mut r) => r.run_once(timeout)?,
             Err(TryLockError::Poisoned(p)) => p.into_inner().run_once(timeout)?,
             Err(TryLockError::WouldBlock) => {
-                // Another thread drives the loop and will notify `cv`.
+                // Another thread drives the loop and will wake `waiter`.
                 let slice = timeout.map_or(EMBEDDED_SLICE, |t| t.min(EMBEDDED_SLICE));
-                let core = self.lock();
-                return Ok(cv.wait_timeout(core, slice).unwrap_or_else(|e| e.into_inner()).0);
+                return Ok(waiter.sleep(self.lock(), Some(slice)));
             }
         }
         Ok(self.lock())
@@ -218,14 +221,12 @@ impl Interface {
 
     /// One turn of the loop, for an embedded interface: sends what is
     /// queued, waits at most `timeout` for packets or timers, and handles
-    /// them. On a threaded interface this just waits out `timeout`.
+    /// them. An interface whose reactor has its own thread says
+    /// `InvalidInput`.
     pub fn run_once(&self, timeout: Option<Duration>) -> io::Result<()> {
         match &self.inner.embedded {
             Some(r) => r.lock().unwrap_or_else(|e| e.into_inner()).run_once(timeout),
-            None => {
-                std::thread::sleep(timeout.unwrap_or(Duration::ZERO));
-                Ok(())
-            }
+            None => Err(io::Error::new(io::ErrorKind::InvalidInput, "the reactor runs on its own thread")),
         }
     }
 

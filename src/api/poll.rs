@@ -16,11 +16,12 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::{Arc, Condvar};
+use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
+use super::core::Waiter;
 use super::{Inner, Interface, Source};
 use crate::tcp::Readiness;
 
@@ -139,17 +140,17 @@ impl<'a> IntoIterator for &'a Events {
 pub struct Poll {
     inner: Arc<Inner>,
     id: usize,
-    cv: Arc<Condvar>,
+    waiter: Arc<Waiter>,
     efd: Arc<EventFd>,
 }
 
 impl Poll {
     pub fn new(iface: &Interface) -> io::Result<Poll> {
         let inner = iface.inner().clone();
-        let cv = Arc::new(Condvar::new());
+        let waiter = Arc::new(Waiter::default());
         let efd = Arc::new(EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?);
-        let id = inner.lock().add_poll(cv.clone(), efd.clone());
-        Ok(Poll { inner, id, cv, efd })
+        let id = inner.lock().add_poll(waiter.clone(), efd.clone());
+        Ok(Poll { inner, id, waiter, efd })
     }
 
     /// Watches `source` for `interest`, reporting it as `token`. A socket
@@ -215,7 +216,7 @@ impl Poll {
                 },
                 None => None,
             };
-            core = self.inner.wait(core, &self.cv, remaining)?;
+            core = self.inner.wait(core, &self.waiter, remaining)?;
         }
     }
 }

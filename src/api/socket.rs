@@ -4,18 +4,31 @@
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar};
 use std::time::{Duration, Instant as StdInstant};
 
-use super::core::Core;
+use super::core::{Core, Waiter};
 use super::{Blocking, Inner};
+use crate::reactor::Host;
 use crate::stack::SocketHandle;
+
+/// When a successful call must wake the reactor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kick {
+    /// The call may have queued output or moved a deadline.
+    Always,
+    /// Only if it left an acknowledgment due (a read that opened the
+    /// window enough to announce).
+    IfAckDue,
+    /// The call changes nothing the reactor must act on.
+    Never,
+}
 
 pub struct Socket {
     pub(crate) inner: Arc<Inner>,
     pub(crate) handle: SocketHandle,
-    pub(crate) cv: Arc<Condvar>,
+    pub(crate) waiter: Arc<Waiter>,
     nonblocking: AtomicBool,
 }
 
@@ -23,9 +36,9 @@ impl Socket {
     /// Wraps a handle just made under `core`'s lock and subscribes to its
     /// readiness changes.
     pub(crate) fn new(inner: &Arc<Inner>, core: &mut Core, handle: SocketHandle) -> Socket {
-        let cv = Arc::new(Condvar::new());
-        core.add_waiter(handle, cv.clone());
-        Socket { inner: inner.clone(), handle, cv, nonblocking: AtomicBool::new(false) }
+        let waiter = Arc::new(Waiter::default());
+        core.add_waiter(handle, waiter.clone());
+        Socket { inner: inner.clone(), handle, waiter, nonblocking: AtomicBool::new(false) }
     }
 
     pub fn set_nonblocking(&self, nonblocking: bool) {
@@ -41,14 +54,21 @@ impl Socket {
         }
     }
 
-    /// Runs `op` on this socket's handle, blocking as `blocking` allows.
+    /// Runs `op` on this socket's handle, blocking as `blocking` allows;
+    /// then wakes the reactor as `kick` says.
     pub(crate) fn call<T>(
         &self,
         blocking: Blocking,
+        kick: Kick,
         mut op: impl FnMut(&mut Core, SocketHandle, crate::time::Instant) -> Result<T, crate::Error>,
     ) -> io::Result<T> {
         let h = self.handle;
-        self.inner.block_on(&self.cv, blocking, |core, now| op(core, h, now))
+        let kick = |core: &Core| match kick {
+            Kick::Always => true,
+            Kick::Never => false,
+            Kick::IfAckDue => core.stack.connection(h).is_ok_and(|c| c.ack_due()),
+        };
+        self.inner.block_on(&self.waiter, blocking, |core, now| op(core, h, now), kick)
     }
 
     /// Runs a non-blocking `op` that cannot report `WouldBlock`.
@@ -57,7 +77,9 @@ impl Socket {
         op: impl FnOnce(&mut Core, SocketHandle) -> Result<T, crate::Error>,
     ) -> io::Result<T> {
         let mut core = self.inner.lock();
-        op(&mut core, self.handle).map_err(io::Error::from)
+        let r = op(&mut core, self.handle);
+        core.dispatch_events();
+        r.map_err(io::Error::from)
     }
 
     /// (local, remote) addresses.
@@ -76,6 +98,7 @@ impl Drop for Socket {
         core.forget(self.handle);
         let now = crate::reactor::clock::now();
         let _ = core.stack.close(now, self.handle);
+        core.dispatch_events();
         drop(core);
         self.inner.kick();
     }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::socket::{Socket, check_timeout, first_v4};
+use super::socket::{Kick, Socket, check_timeout, first_v4};
 use super::{Interface, Source};
 use crate::Error;
 use crate::tcp::{self, Readiness};
@@ -62,7 +62,7 @@ impl TcpStream {
         };
         inner.kick();
         // On failure `sock` drops here, releasing the handle.
-        sock.call(sock.blocking(timeout, io::ErrorKind::TimedOut), |core, h, _| {
+        sock.call(sock.blocking(timeout, io::ErrorKind::TimedOut), Kick::Never, |core, h, _| {
             let r = core.stack.readiness(h)?;
             if r.contains(Readiness::ERROR) {
                 // Reading with no room reports the pending error.
@@ -156,18 +156,18 @@ impl TcpStream {
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.call(self.read_blocking(), |core, h, _| core.stack.recv(h, buf))
+        self.sock.call(self.read_blocking(), Kick::IfAckDue, |core, h, _| core.stack.recv(h, buf))
     }
 }
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.call(self.write_blocking(), |core, h, _| core.stack.send(h, buf))
+        self.sock.call(self.write_blocking(), Kick::Always, |core, h, _| core.stack.send(h, buf))
     }
 
     /// Blocks until the peer has acknowledged everything written.
     fn flush(&mut self) -> io::Result<()> {
-        self.sock.call(self.write_blocking(), |core, h, _| {
+        self.sock.call(self.write_blocking(), Kick::Never, |core, h, _| {
             let c = core.stack.connection(h)?;
             match c.error() {
                 _ if c.all_acknowledged() => Ok(()),

@@ -42,6 +42,18 @@ pub trait Host: Send + 'static {
     fn on_event(&mut self, h: SocketHandle, r: Readiness);
     /// The reactor stopped: wake everyone who waits.
     fn on_stop(&mut self) {}
+
+    /// Hands every pending readiness change to [`Host::on_event`]. Called
+    /// by the reactor each turn, and by whoever operates on the engine, so
+    /// that the engine's idea of what was last reported stays current (a
+    /// change the application caused, such as reading a socket dry, must be
+    /// reported before the next packet undoes it, or the change back would
+    /// look like no change at all).
+    fn dispatch_events(&mut self) {
+        while let Some((h, r)) = self.stack().poll_event() {
+            self.on_event(h, r);
+        }
+    }
 }
 
 /// Which backend drives the device.
@@ -197,7 +209,8 @@ impl<H: Host> Reactor<H> {
             BackendKind::Auto => match uring::Uring::new(tun, waker_fd, true) {
                 Ok(u) => Box::new(u),
                 Err((e, tun)) => {
-                    eprintln!("trust: io_uring unavailable ({e}); using epoll");
+                    static SAID: std::sync::Once = std::sync::Once::new();
+                    SAID.call_once(|| eprintln!("trust: io_uring unavailable ({e}); using epoll"));
                     Box::new(epoll::Epoll::new(tun, waker_fd)?)
                 }
             },
@@ -262,9 +275,7 @@ impl<H: Host> Reactor<H> {
             self.backend.tx_commit(t.len);
             stats.tx_packets.fetch_add(1, Ordering::Relaxed);
         }
-        while let Some((h, r)) = host.stack().poll_event() {
-            host.on_event(h, r);
-        }
+        host.dispatch_events();
         self.deadline = host.stack().poll_timeout();
     }
 }

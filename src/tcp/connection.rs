@@ -356,6 +356,12 @@ impl Connection {
         self.snd.buf.is_empty() && self.snd.una == self.snd.max
     }
 
+    /// An acknowledgment (such as a window update after a read) waits to
+    /// be sent.
+    pub fn ack_due(&self) -> bool {
+        self.rcv.ack_now
+    }
+
     /// The current congestion window and slow-start threshold, in bytes.
     pub fn congestion_window(&self) -> (u32, u32) {
         (self.cc.window(), self.cc.ssthresh())

@@ -25,10 +25,16 @@ pub struct Timers {
 impl Timers {
     /// The earliest running deadline.
     pub fn next(&self) -> Option<Instant> {
-        [self.retransmit, self.delayed_ack, self.persist, self.keepalive, self.linger, self.tlp]
-            .into_iter()
-            .flatten()
-            .min()
+        // Branch-free: an unset timer counts as FAR_FUTURE (this runs for
+        // every segment in and out).
+        let at = |t: Option<Instant>| t.unwrap_or(Instant::FAR_FUTURE);
+        let min = at(self.retransmit)
+            .min(at(self.delayed_ack))
+            .min(at(self.persist))
+            .min(at(self.keepalive))
+            .min(at(self.linger))
+            .min(at(self.tlp));
+        (min != Instant::FAR_FUTURE).then_some(min)
     }
 
     /// Stops every timer.

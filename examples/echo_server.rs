@@ -1,0 +1,119 @@
+//! A TCP echo server on `trust`: every byte a client sends comes back, and
+//! when the client closes its side the server closes its own.
+//!
+//! ```text
+//! echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded]
+//! ```
+//!
+//! If a TUN device called NAME exists and has an address it is used as it
+//! is; otherwise it is created (or attached) and given the `--host`
+//! address, and brought up. By default the application's own thread drives
+//! the stack through the poll API (no thread hop on the request path);
+//! `--threaded` runs the reactor on its own thread instead. Runs until
+//! interrupted.
+
+#[path = "support/echo.rs"]
+mod echo;
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+
+use trust::api::{Config, Interface};
+use trust::device::tun::TunConfig;
+
+const HELP: &str = "\
+echo_server: a TCP echo server on the trust user-space stack
+
+USAGE:
+    echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded]
+
+FLAGS:
+    --tun NAME            TUN device to use. If it exists and already has an
+                          address it is used as it is; otherwise it is created
+                          (or attached) and configured with --host.
+    --addr IPV4           the stack's own IPv4 address (on the TUN's subnet)
+    --host IPV4/PREFIX    the kernel side's address on the TUN, e.g. 10.0.0.1/24
+                          (needed when the device has no address yet)
+    --port N              TCP port to serve echo on
+    --threaded            run the stack on a reactor thread instead of driving
+                          it from the server's own loop
+    -h, --help            print this help
+
+Every byte received is sent back; when a client closes its side, the server
+finishes sending and closes its own. Runs until interrupted (Ctrl-C).";
+
+struct Args {
+    tun: String,
+    addr: Ipv4Addr,
+    host: Option<(Ipv4Addr, u8)>,
+    port: u16,
+    threaded: bool,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let (mut tun, mut addr, mut host, mut port, mut threaded) = (None, None, None, None, false);
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--tun" => tun = Some(value()?),
+            "--addr" => addr = Some(value()?.parse().map_err(|e| format!("--addr: {e}"))?),
+            "--host" => host = Some(parse_cidr(&value()?)?),
+            "--port" => port = Some(value()?.parse().map_err(|e| format!("--port: {e}"))?),
+            "--threaded" => threaded = true,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(Some(Args {
+        tun: tun.ok_or("--tun is required")?,
+        addr: addr.ok_or("--addr is required")?,
+        host,
+        port: port.ok_or("--port is required")?,
+        threaded,
+    }))
+}
+
+fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("--host {s}: expected IPV4/PREFIX"))?;
+    let ip = ip.parse().map_err(|e| format!("--host {s}: {e}"))?;
+    let prefix = prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("--host {s}: bad prefix"))?;
+    Ok((ip, prefix))
+}
+
+fn serve(args: Args) -> io::Result<()> {
+    let mut tun = TunConfig::new(&args.tun);
+    tun.host = args.host;
+    let cfg = Config::new(tun, args.addr);
+    let iface = if args.threaded { Interface::open(cfg)? } else { Interface::open_embedded(cfg)? };
+    eprintln!(
+        "echo_server: {}:{} on {} ({} reactor, {})",
+        args.addr,
+        args.port,
+        iface.tun_name(),
+        iface.backend(),
+        if args.threaded { "threaded" } else { "embedded" }
+    );
+    echo::serve(&iface, args.port, None)
+}
+
+fn main() -> ExitCode {
+    match parse_args() {
+        Ok(None) => {
+            println!("{HELP}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("echo_server: {e}\n\n{HELP}");
+            ExitCode::from(2)
+        }
+        Ok(Some(args)) => match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("echo_server: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
