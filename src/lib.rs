@@ -6,8 +6,12 @@
 //! - [`tcp`]: one connection's state machine, sans-IO;
 //! - [`stack`]: the engine: demultiplexing, listeners, timers, and the
 //!   sans-IO interface that reactors drive;
-//! - [`device`]: links that carry packets (a simulated link with seeded
-//!   faults; the TUN device comes with the reactor);
+//! - [`device`]: links that carry packets: the TUN device, and a simulated
+//!   link with seeded faults;
+//! - [`reactor`]: the loop that drives a device and the engine (io_uring,
+//!   or epoll where io_uring is refused);
+//! - [`api`]: what applications use: an [`api::Interface`], blocking
+//!   sockets shaped like `std::net`, and a readiness API ([`api::Poll`]);
 //! - [`sim`]: a deterministic, virtual-time driver that joins engines by
 //!   simulated links, for tests and benchmarks.
 //!

@@ -16,6 +16,10 @@ impl Stack {
     /// packets are dropped and counted in [`Stack::stats`].
     pub fn handle_packet_with(&mut self, now: Instant, packet: &[u8], rx: RxChecksum) {
         self.stats.rx_packets += 1;
+        if packet.first().is_some_and(|b| b >> 4 != 4) {
+            self.stats.rx_not_ipv4 += 1;
+            return;
+        }
         let ip = match ipv4::parse(packet) {
             Ok(ip) => ip,
             Err(e) => return self.count_error(e),

@@ -99,6 +99,8 @@ impl StackConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     pub rx_packets: u64,
+    /// Dropped: not IPv4 (a TUN device also carries the kernel's IPv6).
+    pub rx_not_ipv4: u64,
     /// Dropped: failed validation (lengths, checksums, options).
     pub rx_malformed: u64,
     /// Of those, checksum failures.

@@ -1,0 +1,139 @@
+//! The socket API's contract beyond data transfer: misuse gets an
+//! `io::Error` of the right kind, the reactor sleeps when idle, and a
+//! dropped interface leaves its sockets failing cleanly. Each test runs in a
+//! namespace of its own.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::netns::Netns;
+use trust::api::{Config, Interest, Interface, Poll, TcpListener, TcpStream, Token};
+use trust::device::tun::TunConfig;
+
+fn config(name: &str, net: u8) -> Config {
+    let mut tun = TunConfig::new(name);
+    tun.host = Some((Ipv4Addr::new(10, 102, net, 1), 24));
+    Config::new(tun, Ipv4Addr::new(10, 102, net, 2))
+}
+
+#[test]
+fn misuse_gets_the_right_error_kinds() {
+    let ns = Netns::new("apimisuse");
+    ns.run(|| {
+        let iface = Interface::open(config("tapi1", 1)).unwrap();
+        let other = Interface::open(config("tapi2", 2)).unwrap();
+        let l = TcpListener::bind(&iface, 80).unwrap();
+        assert_eq!(TcpListener::bind(&iface, 80).unwrap_err().kind(), ErrorKind::AddrInUse);
+        assert_eq!(l.local_addr().unwrap(), "10.102.1.2:80".parse().unwrap());
+        assert_eq!(iface.run_once(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::InvalidInput);
+
+        // A listener with nothing pending, in non-blocking mode.
+        l.set_nonblocking(true).unwrap();
+        assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+
+        // A connection to a kernel listener, to misuse.
+        let k = std::net::TcpListener::bind("10.102.1.1:81").unwrap();
+        let s = TcpStream::connect(&iface, "10.102.1.1:81").unwrap();
+        let (mut ks, _) = k.accept().unwrap();
+        assert_eq!(s.set_read_timeout(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::InvalidInput);
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        assert_eq!((&s).read(&mut [0u8; 8]).unwrap_err().kind(), ErrorKind::WouldBlock, "read timeout");
+        s.set_nonblocking(true).unwrap();
+        assert_eq!((&s).read(&mut [0u8; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+        s.set_nonblocking(false).unwrap();
+
+        // IPv6 is not spoken.
+        let v6 = TcpStream::connect(&iface, "[::1]:80").unwrap_err();
+        assert_eq!(v6.kind(), ErrorKind::InvalidInput);
+
+        // A poll takes only its own interface's sockets, and some interest.
+        let poll = Poll::new(&other).unwrap();
+        assert_eq!(
+            poll.register(&s, Token(1), Interest::READABLE).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        let poll = Poll::new(&iface).unwrap();
+        assert_eq!(
+            poll.register(&s, Token(1), Interest::empty()).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(poll.deregister(&s).unwrap_err().kind(), ErrorKind::NotFound);
+
+        // Writing after shutting down the write side is a broken pipe.
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!((&s).write(b"late").unwrap_err().kind(), ErrorKind::BrokenPipe);
+        let mut rest = Vec::new();
+        ks.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    });
+}
+
+#[test]
+fn an_idle_reactor_sleeps() {
+    let ns = Netns::new("apiidle");
+    ns.run(|| {
+        let iface = Interface::open(config("tapi3", 3)).unwrap();
+        let _l = TcpListener::bind(&iface, 80).unwrap();
+        let before = iface.reactor_stats().turns.load(std::sync::atomic::Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(500));
+        let turns = iface.reactor_stats().turns.load(std::sync::atomic::Ordering::Relaxed) - before;
+        // The kernel sends the odd IPv6 router solicitation; a busy loop
+        // would turn hundreds of thousands of times.
+        assert!(turns < 50, "{turns} turns while idle");
+    });
+}
+
+#[test]
+fn sockets_outliving_their_interface_fail_cleanly() {
+    let ns = Netns::new("apidrop");
+    ns.run(|| {
+        let iface = Interface::open(config("tapi4", 4)).unwrap();
+        let k = std::net::TcpListener::bind("10.102.4.1:81").unwrap();
+        let s = TcpStream::connect(&iface, "10.102.4.1:81").unwrap();
+        let _accepted = k.accept().unwrap();
+        let l = TcpListener::bind(&iface, 80).unwrap();
+        drop(iface);
+        assert_eq!((&s).read(&mut [0u8; 8]).unwrap_err().kind(), ErrorKind::NotConnected);
+        assert_eq!((&s).write(b"x").unwrap_err().kind(), ErrorKind::NotConnected);
+        assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::NotConnected);
+    });
+}
+
+/// Set in the child process that runs without CAP_NET_ADMIN.
+const UNPRIVILEGED: &str = "TRUST_TEST_UNPRIVILEGED_CHILD";
+
+#[test]
+fn opening_a_device_without_privilege_says_so() {
+    if std::env::var_os(UNPRIVILEGED).is_some() {
+        let err = Interface::open(config("tapi5", 5)).err().expect("opened a TUN without CAP_NET_ADMIN");
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        assert!(err.to_string().contains("CAP_NET_ADMIN"), "{err}");
+        return;
+    }
+    // Run this test again in a child process, inside a namespace of our
+    // own, with CAP_NET_ADMIN removed from its capability bounding set
+    // (for root, that removes it from the permitted set at exec).
+    let ns = Netns::new("apipriv");
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.name(),
+            "setpriv",
+            "--bounding-set",
+            "-net_admin",
+            "--inh-caps",
+            "-net_admin",
+        ])
+        .arg(exe)
+        .args(["opening_a_device_without_privilege_says_so", "--exact", "--nocapture"])
+        .env(UNPRIVILEGED, "1")
+        .output()
+        .expect("run setpriv (util-linux)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "unprivileged child failed:\n{text}");
+}
