@@ -71,6 +71,8 @@ pub(crate) struct Core {
     polls: Vec<Option<PollQueue>>,
     /// The reactor has stopped: nothing will make progress any more.
     pub stopped: bool,
+    /// Woken after every turn of the loop (for [`super::Interface::drain`]).
+    pub turns: Arc<Waiter>,
 }
 
 impl Core {
@@ -81,6 +83,7 @@ impl Core {
             registrations: HashMap::new(),
             polls: Vec::new(),
             stopped: false,
+            turns: Arc::default(),
         }
     }
 
@@ -189,8 +192,13 @@ impl Host for Core {
         self.on_readiness(h, r);
     }
 
+    fn after_turn(&mut self) {
+        self.turns.wake();
+    }
+
     fn on_stop(&mut self) {
         self.stopped = true;
+        self.turns.wake();
         for w in self.waiters.values() {
             w.wake();
         }

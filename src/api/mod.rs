@@ -230,6 +230,29 @@ impl Interface {
         }
     }
 
+    /// Waits until every connection, closed ones finishing on their own
+    /// included, has had everything it sent acknowledged, or `timeout`
+    /// passes (`Ok(false)`). Call it before dropping the interface when the
+    /// last bytes matter: dropping resets whatever is still open.
+    pub fn drain(&self, timeout: Duration) -> io::Result<bool> {
+        let deadline = StdInstant::now() + timeout;
+        let mut core = self.inner.lock();
+        loop {
+            if core.stack.is_drained() {
+                return Ok(true);
+            }
+            if core.stopped {
+                return Err(shut_down());
+            }
+            let Some(remaining) = deadline.checked_duration_since(StdInstant::now()).filter(|r| !r.is_zero())
+            else {
+                return Ok(false);
+            };
+            let turns = core.turns.clone();
+            core = self.inner.wait(core, &turns, Some(remaining))?;
+        }
+    }
+
     /// The stack's own address.
     pub fn addr(&self) -> Ipv4Addr {
         self.inner.addr
@@ -250,6 +273,12 @@ impl Interface {
         self.inner.lock().stack.stats().clone()
     }
 
+    /// One line per connection (closed ones still finishing included):
+    /// state, sequence variables, windows, queues, timers; for diagnostics.
+    pub fn describe_connections(&self) -> Vec<String> {
+        self.inner.lock().stack.connections().map(|c| c.describe()).collect()
+    }
+
     /// The reactor's counters.
     pub fn reactor_stats(&self) -> &ReactorStats {
         &self.stats
@@ -261,15 +290,16 @@ impl Interface {
 }
 
 impl Drop for Interface {
-    /// Stops the reactor after it has sent what is queued, and joins it.
-    /// Sockets still open report `NotConnected` afterwards.
+    /// Stops the reactor and joins it. Connections still open are reset
+    /// (their peers learn at once; see [`Interface::drain`] to let them
+    /// finish first), and sockets still held report `NotConnected`.
     fn drop(&mut self) {
         self.inner.shared.request_stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
         if let Some(r) = &self.inner.embedded {
-            let _ = r.lock().unwrap_or_else(|e| e.into_inner()).run_once(Some(Duration::ZERO));
+            let _ = r.lock().unwrap_or_else(|e| e.into_inner()).shut_down();
             self.inner.lock().on_stop_host();
         }
     }

@@ -43,6 +43,9 @@ pub trait Host: Send + 'static {
     /// The reactor stopped: wake everyone who waits.
     fn on_stop(&mut self) {}
 
+    /// A turn of the loop ended (with the engine still locked).
+    fn after_turn(&mut self) {}
+
     /// Hands every pending readiness change to [`Host::on_event`]. Called
     /// by the reactor each turn, and by whoever operates on the engine, so
     /// that the engine's idea of what was last reported stays current (a
@@ -227,14 +230,23 @@ impl<H: Host> Reactor<H> {
         self.stats.clone()
     }
 
-    /// Runs until [`Shared::request_stop`], then sends what is queued and
-    /// returns.
+    /// Runs until [`Shared::request_stop`], then resets every connection
+    /// still open (see [`Reactor::shut_down`]) and returns.
     pub fn run(mut self) -> io::Result<()> {
         while !self.shared.stopped() {
             self.process();
             self.backend.wait(self.deadline)?;
             self.shared.waker.consumed();
         }
+        self.shut_down()
+    }
+
+    /// The stack is going away: every connection still open is reset, so
+    /// that no peer waits on a connection nobody will finish, and the
+    /// resets are sent. (`Stack::is_drained` tells a driver when nothing
+    /// would be lost by stopping.)
+    pub fn shut_down(&mut self) -> io::Result<()> {
+        self.shared.lock().stack().abort_all(clock::now());
         self.process();
         self.backend.flush()
     }
@@ -277,6 +289,7 @@ impl<H: Host> Reactor<H> {
         }
         host.dispatch_events();
         self.deadline = host.stack().poll_timeout();
+        host.after_turn();
     }
 }
 

@@ -120,6 +120,34 @@ impl Stack {
         }
     }
 
+    /// Whether every connection, closed ones finishing on their own
+    /// included, has had everything it sent (FIN included) acknowledged:
+    /// a driver that is about to stop loses nothing then. O(sockets).
+    pub fn is_drained(&self) -> bool {
+        self.sockets.iter().all(|s| match s {
+            Socket::Tcp(t) => {
+                let state = t.conn.state();
+                matches!(state, State::Closed | State::TimeWait | State::SynSent) || t.conn.all_acknowledged()
+            }
+            Socket::Listener(_) => true,
+        })
+    }
+
+    /// Resets every connection (RFC 9293 §3.10.5 ABORT, as if each were
+    /// aborted), for a stack that is going away: peers learn at once that
+    /// whatever was unacknowledged is lost, instead of waiting on a dead
+    /// connection. Call `poll_transmit` afterwards to send the resets.
+    pub fn abort_all(&mut self, now: Instant) {
+        let indices: Vec<u32> = self.sockets.live_indices().collect();
+        for index in indices {
+            if let Some(t) = self.sockets.tcp_mut(index) {
+                let rst = super::abort_and_release(&mut t.conn, now);
+                self.queue_reset(rst);
+                self.after_io(index);
+            }
+        }
+    }
+
     /// Queues a reset the state machine asked for.
     pub(super) fn queue_reset(&mut self, rst: Option<Reset>) {
         if let Some(rst) = rst {

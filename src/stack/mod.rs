@@ -381,6 +381,15 @@ impl Stack {
         }
     }
 
+    /// Every connection, those closed and finishing on their own included
+    /// (for diagnostics).
+    pub fn connections(&self) -> impl Iterator<Item = &Connection> + '_ {
+        self.sockets.iter().filter_map(|s| match s {
+            Socket::Tcp(t) => Some(&t.conn),
+            Socket::Listener(_) => None,
+        })
+    }
+
     /// The state of a connection, or LISTEN for a listener.
     pub fn state(&self, h: SocketHandle) -> Result<State, Error> {
         Ok(match self.held(h)? {
@@ -479,7 +488,7 @@ impl Stack {
 }
 
 /// Resets a connection and lets go of it: the RST to send, if any.
-fn abort_and_release(conn: &mut Connection, now: Instant) -> Option<Reset> {
+pub(super) fn abort_and_release(conn: &mut Connection, now: Instant) -> Option<Reset> {
     let rst = conn.abort(now);
     conn.close(now);
     rst

@@ -117,6 +117,16 @@ impl SocketSet {
         self.slots.get_mut(index as usize).filter(|s| s.socket.is_some())
     }
 
+    /// Indices of the live slots.
+    pub fn live_indices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().enumerate().filter(|(_, s)| s.socket.is_some()).map(|(i, _)| i as u32)
+    }
+
+    /// Every live socket.
+    pub fn iter(&self) -> impl Iterator<Item = &Socket> + '_ {
+        self.slots.iter().filter_map(|s| s.socket.as_ref())
+    }
+
     pub fn handle(&self, index: u32) -> Option<SocketHandle> {
         self.slot(index).map(|s| SocketHandle { index, generation: s.generation })
     }

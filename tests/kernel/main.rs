@@ -1,7 +1,19 @@
 //! The Linux kernel's TCP as the peer: every test builds its own network
 //! namespace with a TUN device in it (see `tests/common/netns.rs`).
+//!
+//! Each test uses its own TUN name (`tk<N>`) and subnet (`10.<100+N>.0.0/24`),
+//! so they can run in parallel. A test that cannot build its namespace
+//! fails (the harness panics); none skips. Every blocking step runs under
+//! a time limit (`util::join_within`), so a hang fails too.
 
 #[path = "../common/mod.rs"]
 mod common;
+mod util;
 
+mod bulk;
+mod close;
+mod errors;
+mod lossy;
+mod many;
+mod poll;
 mod smoke;
