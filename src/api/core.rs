@@ -62,6 +62,19 @@ pub(crate) struct PollQueue {
     efd: Arc<EventFd>,
     /// The eventfd has been written and not yet read.
     efd_set: bool,
+    /// The application has taken the eventfd (until then it is left
+    /// alone: two syscalls per event saved).
+    efd_wanted: bool,
+}
+
+impl PollQueue {
+    /// Makes the eventfd readable, if anyone looks at it.
+    fn signal(&mut self) {
+        if self.efd_wanted && !self.efd_set {
+            self.efd_set = true;
+            let _ = self.efd.write(1);
+        }
+    }
 }
 
 pub(crate) struct Core {
@@ -99,7 +112,7 @@ impl Core {
     }
 
     pub fn add_poll(&mut self, waiter: Arc<Waiter>, efd: Arc<EventFd>) -> usize {
-        let queue = PollQueue { ready: VecDeque::new(), waiter, efd, efd_set: false };
+        let queue = PollQueue { ready: VecDeque::new(), waiter, efd, efd_set: false, efd_wanted: false };
         match self.polls.iter().position(Option::is_none) {
             Some(i) => {
                 self.polls[i] = Some(queue);
@@ -108,6 +121,17 @@ impl Core {
             None => {
                 self.polls.push(Some(queue));
                 self.polls.len() - 1
+            }
+        }
+    }
+
+    /// The application wants `poll`'s eventfd: from now on it is readable
+    /// exactly while the ready queue is not empty.
+    pub fn want_efd(&mut self, poll: usize) {
+        if let Some(Some(q)) = self.polls.get_mut(poll) {
+            q.efd_wanted = true;
+            if !q.ready.is_empty() {
+                q.signal();
             }
         }
     }
@@ -173,10 +197,7 @@ impl Core {
         reg.queued = true;
         q.ready.push_back(h);
         q.waiter.wake();
-        if !q.efd_set {
-            q.efd_set = true;
-            let _ = q.efd.write(1);
-        }
+        q.signal();
     }
 }
 
@@ -204,10 +225,7 @@ impl Host for Core {
         }
         for q in self.polls.iter_mut().flatten() {
             q.waiter.wake();
-            if !q.efd_set {
-                q.efd_set = true;
-                let _ = q.efd.write(1);
-            }
+            q.signal();
         }
     }
 }

@@ -9,10 +9,11 @@
 //! poll's ready queue when the engine reports a readiness change and
 //! leaves it when a poll finds it no longer ready.
 //!
-//! [`Poll`] is also a file descriptor (an eventfd) that is readable
-//! exactly while some registered socket is ready, so `epoll`, `mio` or
-//! tokio's `AsyncFd` can wait on the stack beside their other sources and
-//! then call `poll` with a zero timeout.
+//! [`Poll`] is also a file descriptor (an eventfd, through `AsFd` or
+//! `AsRawFd`) that is readable exactly while some registered socket is
+//! ready, so `epoll`, `mio` or tokio's `AsyncFd` can wait on the stack
+//! beside their other sources and then call `poll` with a zero timeout.
+//! (The eventfd is maintained only once the application has taken it.)
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -230,12 +231,13 @@ impl Drop for Poll {
 impl AsFd for Poll {
     /// The eventfd: readable while some registered socket is ready.
     fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.lock().want_efd(self.id);
         self.efd.as_fd()
     }
 }
 
 impl AsRawFd for Poll {
     fn as_raw_fd(&self) -> RawFd {
-        self.efd.as_fd().as_raw_fd()
+        self.as_fd().as_raw_fd()
     }
 }
