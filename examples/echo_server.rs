@@ -13,6 +13,7 @@
 //! interrupted.
 
 #[path = "support/echo.rs"]
+#[allow(dead_code)]
 mod echo;
 
 use std::io;

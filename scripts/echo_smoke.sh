@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Smoke test of examples/echo_server.rs as an outside user drives it: in a
+# Smoke test of examples/echo_server.rs (and examples/poll_loop.rs) as an
+# outside user drives them: in a
 # throwaway namespace, (1) let the example create and configure its TUN,
 # (2) attach it to a persistent TUN configured beforehand; each time a
 # kernel client (bash /dev/tcp) checks the echo. (The echo service's
 # closing behaviour is tested in tests/kernel/.) Removes the namespace on exit, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --example echo_server
+cargo build --release --example echo_server --example poll_loop
 BIN=$PWD/target/release/examples/echo_server
+POLL_LOOP=$PWD/target/release/examples/poll_loop
 NS=trust-echo-smoke-$$
 ip netns add "$NS"
 cleanup() {
@@ -45,4 +47,12 @@ ip netns exec "$NS" "$BIN" --tun tsmoke1 --addr 10.98.0.2 --host 10.99.0.1/24 --
 PID=$!
 check 10.98.0.2
 ip netns exec "$NS" ip -4 addr show tsmoke1 | grep -q "10.98.0.1/24" || { echo "echo_smoke: device reconfigured"; exit 1; }
+kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+
+# 3. The application-owned epoll loop serves the same way, and stops on time.
+ip netns exec "$NS" "$POLL_LOOP" --tun tsmoke2 --addr 10.99.0.2 --host 10.99.0.1/24 --port 7 --seconds 3 &
+PID=$!
+check 10.99.0.2
+wait "$PID" || { echo "echo_smoke: poll_loop failed"; exit 1; }
+PID=
 echo "echo_smoke: passed"

@@ -6,6 +6,7 @@
 mod common;
 
 #[path = "../examples/support/echo.rs"]
+#[allow(dead_code)]
 mod echo;
 
 use std::io::{Read, Write};

@@ -1,0 +1,162 @@
+//! An application that owns its event loop: plain `epoll` waits on the
+//! stack's readiness eventfd beside the application's own sources (here a
+//! timer), and the stack's sockets are served through the poll API alone.
+//! The same shape fits `mio` (register `poll.as_raw_fd()` with
+//! `SourceFd`) or tokio (`AsyncFd::new(poll)`).
+//!
+//! ```text
+//! poll_loop --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--seconds S]
+//! ```
+//!
+//! It serves echo on the port (many connections, one thread) and prints a
+//! line of statistics every second. Runs until interrupted, or for S
+//! seconds.
+
+#[path = "support/echo.rs"]
+#[allow(dead_code)]
+mod echo;
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use trust::api::{Config, Events, Interface, Poll};
+use trust::device::tun::TunConfig;
+
+const HELP: &str = "\
+poll_loop: an application-owned epoll loop serving trust sockets
+
+USAGE:
+    poll_loop --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--seconds S]
+
+FLAGS:
+    --tun NAME            TUN device (used as it is if it already has an
+                          address; otherwise created and configured)
+    --addr IPV4           the stack's own IPv4 address
+    --host IPV4/PREFIX    the kernel side's address on the TUN
+    --port N              TCP port to serve echo on
+    --seconds S           stop after S seconds (default: run until interrupted)
+    -h, --help            print this help";
+
+/// epoll tokens of the loop's two sources.
+const STACK: u64 = 1;
+const TIMER: u64 = 2;
+
+struct Args {
+    tun: TunConfig,
+    addr: Ipv4Addr,
+    port: u16,
+    seconds: Option<u64>,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let (mut tun, mut addr, mut port, mut seconds) = (None, None, None, None);
+    let mut host = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--tun" => tun = Some(value()?),
+            "--addr" => addr = Some(value()?.parse().map_err(|e| format!("--addr: {e}"))?),
+            "--host" => {
+                let v = value()?;
+                let (ip, prefix) = v.split_once('/').ok_or("--host: expected IPV4/PREFIX")?;
+                let ip: Ipv4Addr = ip.parse().map_err(|e| format!("--host: {e}"))?;
+                let prefix: u8 = prefix.parse().map_err(|e| format!("--host: {e}"))?;
+                host = Some((ip, prefix));
+            }
+            "--port" => port = Some(value()?.parse().map_err(|e| format!("--port: {e}"))?),
+            "--seconds" => seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    let mut tun = TunConfig::new(&tun.ok_or("--tun is required")?);
+    tun.host = host;
+    Ok(Some(Args {
+        tun,
+        addr: addr.ok_or("--addr is required")?,
+        port: port.ok_or("--port is required")?,
+        seconds,
+    }))
+}
+
+fn run(args: Args) -> io::Result<()> {
+    // The stack runs on its own reactor thread; this thread only reacts.
+    let iface = Interface::open(Config::new(args.tun, args.addr))?;
+    let poll = Poll::new(&iface)?;
+    let mut service = echo::EchoService::new(&iface, &poll, args.port)?;
+
+    let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)?;
+    timer.set(Expiration::Interval(TimeSpec::from(Duration::from_secs(1))), TimerSetTimeFlags::empty())?;
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+    // The poll's eventfd is readable while any registered socket is ready
+    // (level-triggered), so plain EPOLLIN is right.
+    epoll.add(poll.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, STACK))?;
+    epoll.add(timer.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TIMER))?;
+    eprintln!(
+        "poll_loop: echo on {}:{} ({}, {} reactor)",
+        args.addr,
+        args.port,
+        iface.tun_name(),
+        iface.backend()
+    );
+
+    let mut ready = [EpollEvent::empty(); 8];
+    let mut events = Events::with_capacity(256);
+    let mut ticks = 0u64;
+    loop {
+        let n = match epoll.wait(&mut ready, EpollTimeout::NONE) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for ev in &ready[..n] {
+            match ev.data() {
+                STACK => {
+                    // Take what is ready now, without blocking.
+                    poll.poll(&mut events, Some(Duration::ZERO))?;
+                    service.handle(&poll, &events)?;
+                }
+                _ => {
+                    timer.wait()?;
+                    ticks += 1;
+                    println!(
+                        "{ticks:>5} s: {} open, {} finished, {} bytes echoed",
+                        service.open(),
+                        service.finished,
+                        service.echoed
+                    );
+                    if args.seconds.is_some_and(|s| ticks >= s) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match parse_args() {
+        Ok(None) => {
+            println!("{HELP}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("poll_loop: {e}\n\n{HELP}");
+            ExitCode::from(2)
+        }
+        Ok(Some(args)) => match run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("poll_loop: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every benchmark that uses a real TUN device and the kernel as the
+# peer, each beside its baseline measured in the same run, and prints one
+# table, also written as Markdown to target/bench/BENCHMARKS.md (for the
+# README). Needs root; every benchmark builds and removes its own network
+# namespaces. `--quick` makes it a smoke run of seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QUICK=()
+[[ "${1:-}" == "--quick" ]] && QUICK=(--quick)
+OUT=target/bench
+MD=$OUT/BENCHMARKS.md
+mkdir -p "$OUT"
+{
+    echo "## Benchmarks"
+    echo
+    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) vCPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), Linux $(uname -r)."
+    echo "Every figure is beside a baseline measured in the same run; \`scripts/bench_all.sh\` reproduces them."
+    echo
+} > "$MD"
+
+echo "== throughput (trust over TUN, kernel over veth with and without offloads, smoltcp over TUN)"
+cargo bench --bench tun_throughput -- "${QUICK[@]}" --markdown "$MD"
+echo "== echo latency (trust against kernel TCP)"
+cargo run --release --example latency -- "${QUICK[@]}" --out "$OUT" --markdown "$MD"
+echo "== connection rate"
+cargo bench --bench conn_rate -- "${QUICK[@]}" --markdown "$MD"
+echo "== 10,000 idle connections"
+cargo bench --bench scale -- "${QUICK[@]}" --markdown "$MD"
+
+echo
+cat "$MD"
