@@ -125,10 +125,15 @@ impl Stack {
     /// a driver that is about to stop loses nothing then. O(sockets).
     pub fn is_drained(&self) -> bool {
         self.sockets.iter().all(|s| match s {
-            Socket::Tcp(t) => {
-                let state = t.conn.state();
-                matches!(state, State::Closed | State::TimeWait | State::SynSent) || t.conn.all_acknowledged()
-            }
+            Socket::Tcp(t) => match t.conn.state() {
+                // Nothing of ours is unacknowledged (FIN-WAIT-2, TIME-WAIT:
+                // our FIN was), or nothing was ever delivered (SYN-SENT).
+                State::Closed | State::TimeWait | State::FinWait2 | State::SynSent => true,
+                // Our FIN is queued or in flight: it may not have been sent
+                // yet, so SND.MAX does not count it.
+                State::FinWait1 | State::Closing | State::LastAck => false,
+                _ => t.conn.all_acknowledged(),
+            },
             Socket::Listener(_) => true,
         })
     }

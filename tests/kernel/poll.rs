@@ -4,6 +4,7 @@
 //! `Interface::run_once`, drives the reactor).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trust::api::TcpListener;
@@ -35,28 +36,30 @@ struct Case {
 fn serve(ns: &Netns, case: Case) {
     let Case { embedded, drive, net, conns, workers, seed } = case;
     let cfg = config(&format!("tk{}", net - 100), net);
-    let iface = ns.run(move || if embedded { open_embedded(cfg) } else { open(cfg) });
+    let iface = Arc::new(ns.run(move || if embedded { open_embedded(cfg) } else { open(cfg) }));
     let port = 5000;
     let listener = TcpListener::bind(&iface, port).unwrap();
     let start = Instant::now();
     let server = {
+        let iface = iface.clone();
         spawn("poll-server", move || {
             let echoed = poll_echo_server(&iface, listener, conns, drive, LIMIT);
             // The closed streams may still have data and a FIN to deliver
             // (or retransmit): dropping the interface would reset them.
             // On an embedded interface `drain` drives the loop itself.
             assert!(iface.drain(LIMIT).expect("drain"), "connections did not drain within {LIMIT:?}");
-            (echoed, report(&iface))
+            echoed
         })
     };
     let clients = ns.spawn(move || {
         kernel_clients(SocketAddr::from((stack_addr(net), port)), conns, workers, LEN, seed, LIMIT);
     });
     // The server first: if both are stuck, its message says more.
-    let (echoed, report) = join_within(server, LIMIT + Duration::from_secs(10), "poll server");
-    join_within(clients, LIMIT + Duration::from_secs(10), "kernel clients");
+    // Both print the stack's view of every connection while they wait.
+    let echoed = join_watching(server, LIMIT + Duration::from_secs(10), "poll server", || report(&iface));
     assert_eq!(echoed, conns as u64 * LEN, "bytes the poll server echoed");
-    eprintln!("{drive:?}: {conns} x {LEN} bytes each way in {:?}; {report}", start.elapsed());
+    join_watching(clients, LIMIT + Duration::from_secs(10), "kernel clients", || report(&iface));
+    eprintln!("{drive:?}: {conns} x {LEN} bytes each way in {:?}; {}", start.elapsed(), report(&iface));
 }
 
 #[test]

@@ -108,8 +108,8 @@ pub fn join_within<T>(h: JoinHandle<T>, limit: Duration, what: &str) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-/// [`join_within`], printing `status()` every 10 seconds while `h` runs
-/// and in the failure message if it hangs: counters to diagnose a stall.
+/// [`join_within`], printing `status()` every 10 seconds while `h` runs,
+/// and when it fails (hangs or panics): counters to diagnose a stall.
 pub fn join_watching<T>(h: JoinHandle<T>, limit: Duration, what: &str, status: impl Fn() -> String) -> T {
     let start = Instant::now();
     let mut next = start + Duration::from_secs(10);
@@ -124,7 +124,10 @@ pub fn join_watching<T>(h: JoinHandle<T>, limit: Duration, what: &str, status: i
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    h.join().unwrap_or_else(|p| {
+        eprintln!("{what}: failed; {}", status());
+        std::panic::resume_unwind(p)
+    })
 }
 
 /// Runs `f` on a thread inside `ns`, failing the test if it does not
