@@ -433,6 +433,9 @@ impl Connection {
         let n = self.rcv.buf.read(buf);
         if n > 0 {
             self.after_read(before);
+            if matches!(self.state, State::TimeWait | State::Closed) {
+                self.rcv.buf.release_storage();
+            }
             return Ok(n);
         }
         self.take_error()?;
@@ -567,6 +570,15 @@ impl Connection {
         self.snd.buf.consume(usize::MAX);
         self.rcv.ack_now = false;
         self.keepalive_due = false;
+        self.release_buffers();
+    }
+
+    /// Gives back the buffers' memory once they are empty and the
+    /// connection is over (TIME-WAIT, CLOSED): a server with many recently
+    /// closed connections must not hold their full-size buffers.
+    pub(super) fn release_buffers(&mut self) {
+        self.snd.buf.release_storage();
+        self.rcv.buf.release_storage();
     }
 
     /// Ends the connection with an error for the application.

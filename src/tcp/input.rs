@@ -361,6 +361,7 @@ impl Connection {
         self.timers.clear();
         self.rcv.ack_now = ack_now;
         self.timers.linger = Some(now + self.cfg.time_wait);
+        self.release_buffers();
     }
 
     /// Seventh and eighth steps: segment text and FIN.

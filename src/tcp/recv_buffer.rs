@@ -47,6 +47,14 @@ impl RecvBuffer {
         self.capacity
     }
 
+    /// Frees the storage if nothing is held, in order or out of order (it
+    /// is allocated again, zeroed, on the next write).
+    pub fn release_storage(&mut self) {
+        if self.readable() == 0 && !self.has_out_of_order() {
+            self.storage = Vec::new();
+        }
+    }
+
     /// Bytes ready for the application.
     pub fn readable(&self) -> usize {
         (self.in_order_end - self.read_offset) as usize
@@ -128,6 +136,24 @@ impl RecvBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_is_released_only_when_nothing_is_held() {
+        let mut b = RecvBuffer::new(8);
+        b.write_at(4, b"ef");
+        b.release_storage();
+        assert!(!b.storage.is_empty(), "out-of-order bytes are held");
+        b.write_at(0, b"abcd");
+        b.release_storage();
+        let mut out = [0u8; 8];
+        assert_eq!(b.read(&mut out), 6);
+        assert_eq!(&out[..6], b"abcdef");
+        b.release_storage();
+        assert!(b.storage.is_empty());
+        b.write_at(0, b"gh");
+        assert_eq!(b.read(&mut out), 2);
+        assert_eq!(&out[..2], b"gh");
+    }
     use proptest::prelude::*;
 
     #[test]

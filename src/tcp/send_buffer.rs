@@ -62,6 +62,15 @@ impl SendBuffer {
         }
     }
 
+    /// Frees the storage if nothing is held (a connection that will send
+    /// no more need not keep its buffer for TIME-WAIT's two minutes).
+    pub fn release_storage(&mut self) {
+        if self.len == 0 {
+            self.storage = Vec::new();
+            self.head = 0;
+        }
+    }
+
     /// Up to `len` bytes starting `offset` bytes after the oldest, as at most
     /// two slices (the ring may wrap). Clamped to what is held.
     pub fn slices(&self, offset: usize, len: usize) -> [&[u8]; 2] {
@@ -78,6 +87,19 @@ impl SendBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_is_released_only_when_empty_and_comes_back() {
+        let mut b = SendBuffer::new(8);
+        assert_eq!(b.write(b"abcdef"), 6);
+        b.release_storage();
+        assert_eq!(b.slices(0, 6), [&b"abcdef"[..], &b""[..]], "held bytes survive");
+        b.consume(6);
+        b.release_storage();
+        assert!(b.storage.is_empty());
+        assert_eq!(b.write(b"xyz"), 3);
+        assert_eq!(b.slices(0, 3), [&b"xyz"[..], &b""[..]]);
+    }
 
     fn collect(b: &SendBuffer, off: usize, len: usize) -> Vec<u8> {
         b.slices(off, len).concat()
