@@ -331,8 +331,13 @@ fn main() {
     }
     if let Some(file) = &o.markdown {
         let md = table.markdown(&o, &verdict.lines, (&load_before, &load_after));
-        std::fs::write(file, md).unwrap_or_else(|e| panic!("cannot write {file}: {e}"));
-        println!("Markdown table written to {file}");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .and_then(|mut f| f.write_all(md.as_bytes()))
+            .unwrap_or_else(|e| panic!("cannot append to {file}: {e}"));
+        println!("Markdown table appended to {file}");
     }
     if o.strict && verdict.missed {
         std::process::exit(1);
