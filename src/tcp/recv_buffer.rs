@@ -10,8 +10,11 @@ const MAX_OUT_OF_ORDER_RANGES: usize = 32;
 
 /// A bounded ring of bytes addressed by stream offset (bytes since the
 /// start of the stream). Bytes `[read_offset, in_order_end)` are readable;
-/// bytes beyond `in_order_end` are held out of order. Storage is allocated
-/// on first use.
+/// bytes beyond `in_order_end` are held out of order. The ring holds the
+/// byte at offset `o` at `o % ring`; it is allocated on first use, small,
+/// and grows (doubling, up to the capacity) only as far as the bytes held
+/// need, so a connection that moves little data costs little memory and no
+/// large zeroing.
 #[derive(Debug)]
 pub struct RecvBuffer {
     storage: Vec<u8>,
@@ -94,11 +97,10 @@ impl RecvBuffer {
         if offset > 0 && !self.out_of_order.insert(start, end) {
             return Accepted { advanced: 0, stored: false };
         }
-        if self.storage.is_empty() {
-            self.storage = vec![0; self.capacity];
-        }
-        let at = (start % self.capacity as u64) as usize;
-        let first = data.len().min(self.capacity - at);
+        self.reserve(end);
+        let ring = self.storage.len();
+        let at = (start % ring as u64) as usize;
+        let first = data.len().min(ring - at);
         self.storage[at..at + first].copy_from_slice(&data[..first]);
         self.storage[..data.len() - first].copy_from_slice(&data[first..]);
         let before = self.in_order_end;
@@ -117,12 +119,38 @@ impl RecvBuffer {
         if n == 0 {
             return 0;
         }
-        let at = (self.read_offset % self.capacity as u64) as usize;
-        let first = n.min(self.capacity - at);
+        let ring = self.storage.len();
+        let at = (self.read_offset % ring as u64) as usize;
+        let first = n.min(ring - at);
         buf[..first].copy_from_slice(&self.storage[at..at + first]);
         buf[first..n].copy_from_slice(&self.storage[..n - first]);
         self.read_offset += n as u64;
         n
+    }
+
+    /// Grows the ring so that it can hold every byte up to stream offset
+    /// `end` (which lies within the capacity past `read_offset`), moving
+    /// the bytes it may hold to their places in the larger ring.
+    fn reserve(&mut self, end: u64) {
+        let ring = self.storage.len();
+        let needed = (end - self.read_offset) as usize;
+        if needed <= ring {
+            return;
+        }
+        let new_len = needed.max(ring * 2).max(super::send_buffer::INITIAL_RING).min(self.capacity);
+        let mut grown = vec![0u8; new_len];
+        if ring > 0 {
+            // Every byte the old ring can hold lies in
+            // [read_offset, read_offset + ring): lay them out in order, then
+            // place them by the new modulus.
+            let at = (self.read_offset % ring as u64) as usize;
+            let live: Vec<u8> = self.storage[at..].iter().chain(&self.storage[..at]).copied().collect();
+            let new_at = (self.read_offset % new_len as u64) as usize;
+            let first = ring.min(new_len - new_at);
+            grown[new_at..new_at + first].copy_from_slice(&live[..first]);
+            grown[..ring - first].copy_from_slice(&live[first..]);
+        }
+        self.storage = grown;
     }
 
     /// Throws away all readable bytes (after `shutdown(Read)`).

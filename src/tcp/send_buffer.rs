@@ -1,9 +1,15 @@
 //! The send buffer: bytes the application has written and the peer has not
 //! yet acknowledged (RFC 9293 §3.3.1, the region from SND.UNA onwards).
 
+/// First allocation of a buffer's ring; it doubles from there, up to the
+/// buffer's capacity, as the bytes held need.
+/// (Small in tests, so that the unit tests and proptests grow rings.)
+pub(super) const INITIAL_RING: usize = if cfg!(test) { 16 } else { 4096 };
+
 /// A bounded ring of bytes. Offset 0 is the oldest unacknowledged byte.
-/// Storage is allocated on first write, so idle and half-open connections
-/// cost no buffer memory.
+/// Storage is allocated on first write and grows only as far as the bytes
+/// held need, so idle and half-open connections cost no buffer memory and
+/// small exchanges little.
 #[derive(Debug)]
 pub struct SendBuffer {
     storage: Vec<u8>,
@@ -41,21 +47,39 @@ impl SendBuffer {
         if n == 0 {
             return 0;
         }
-        if self.storage.is_empty() {
-            self.storage = vec![0; self.capacity];
-        }
-        let tail = (self.head + self.len) % self.capacity;
-        let first = n.min(self.capacity - tail);
+        self.reserve(self.len + n);
+        let ring = self.storage.len();
+        let tail = (self.head + self.len) % ring;
+        let first = n.min(ring - tail);
         self.storage[tail..tail + first].copy_from_slice(&data[..first]);
         self.storage[..n - first].copy_from_slice(&data[first..n]);
         self.len += n;
         n
     }
 
+    /// Grows the ring to hold `needed` bytes (at most the capacity),
+    /// moving what it holds to the start.
+    fn reserve(&mut self, needed: usize) {
+        let ring = self.storage.len();
+        if needed <= ring {
+            return;
+        }
+        let new_len = needed.max(ring * 2).max(INITIAL_RING).min(self.capacity);
+        let mut grown = vec![0u8; new_len];
+        let [a, b] = self.slices(0, self.len);
+        grown[..a.len()].copy_from_slice(a);
+        grown[a.len()..a.len() + b.len()].copy_from_slice(b);
+        self.storage = grown;
+        self.head = 0;
+    }
+
     /// Drops the `n` oldest bytes (they were acknowledged).
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.len);
-        self.head = (self.head + n) % self.capacity;
+        if n == 0 {
+            return;
+        }
+        self.head = (self.head + n) % self.storage.len();
         self.len -= n;
         if self.len == 0 {
             self.head = 0;
@@ -78,8 +102,9 @@ impl SendBuffer {
             return [&[], &[]];
         }
         let len = len.min(self.len - offset);
-        let start = (self.head + offset) % self.capacity;
-        let first = len.min(self.capacity - start);
+        let ring = self.storage.len();
+        let start = (self.head + offset) % ring;
+        let first = len.min(ring - start);
         [&self.storage[start..start + first], &self.storage[..len - first]]
     }
 }
@@ -103,6 +128,38 @@ mod tests {
 
     fn collect(b: &SendBuffer, off: usize, len: usize) -> Vec<u8> {
         b.slices(off, len).concat()
+    }
+
+    proptest::proptest! {
+        /// Any sequence of writes and acknowledgments, across ring growth
+        /// and wrap-around, holds exactly the bytes a plain queue would.
+        #[test]
+        fn behaves_like_a_queue(
+            cap in 1usize..200,
+            ops in proptest::collection::vec((proptest::bool::ANY, 0usize..90), 1..80),
+        ) {
+            let mut b = SendBuffer::new(cap);
+            let mut model = std::collections::VecDeque::new();
+            let mut next = 0u8;
+            for (write, n) in ops {
+                if write {
+                    let data: Vec<u8> = (0..n).map(|_| { next = next.wrapping_add(1); next }).collect();
+                    let took = b.write(&data);
+                    proptest::prop_assert_eq!(took, n.min(cap - model.len()));
+                    model.extend(&data[..took]);
+                    next = next.wrapping_sub((n - took) as u8);
+                } else {
+                    b.consume(n);
+                    model.drain(..n.min(model.len()));
+                }
+                proptest::prop_assert_eq!(b.len(), model.len());
+                let held: Vec<u8> = model.iter().copied().collect();
+                proptest::prop_assert_eq!(collect(&b, 0, usize::MAX), held.clone());
+                if held.len() > 3 {
+                    proptest::prop_assert_eq!(collect(&b, 2, held.len() - 3), held[2..held.len() - 1].to_vec());
+                }
+            }
+        }
     }
 
     #[test]
