@@ -26,6 +26,11 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
 /// The clone device every TUN descriptor is opened from.
 const CLONE_DEVICE: &str = "/dev/net/tun";
 
+/// How often, and how far apart, attaching to a busy existing device is
+/// retried: together one second.
+const BUSY_RETRIES: u32 = 50;
+const BUSY_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Configuration of a TUN device.
 #[derive(Debug, Clone)]
 pub struct TunConfig {
@@ -110,8 +115,21 @@ impl Tun {
 
         let mut ifr = ifreq(&cfg.name);
         ifr.ifr_ifru.ifru_flags = cfg.tun_flags();
-        ifreq_ioctl(fd.as_fd(), libc::TUNSETIFF, &mut ifr)
-            .map_err(|e| open_error(&cfg.name, e, "attaching to", "TUNSETIFF"))?;
+        // A device whose previous holder has just closed it may still be
+        // attached for a moment: io_uring drops the files its requests held
+        // in a kernel worker after the ring is closed. Retry EBUSY briefly
+        // (bounded) before saying the device is in use.
+        let mut busy_retries = BUSY_RETRIES;
+        loop {
+            match ifreq_ioctl(fd.as_fd(), libc::TUNSETIFF, &mut ifr) {
+                Ok(()) => break,
+                Err(Errno::EBUSY) if !created && busy_retries > 0 => {
+                    busy_retries -= 1;
+                    std::thread::sleep(BUSY_RETRY_INTERVAL);
+                }
+                Err(e) => return Err(open_error(&cfg.name, e, "attaching to", "TUNSETIFF")),
+            }
+        }
         // The kernel writes back the actual name (it chose one if ours was empty).
         let name = ifreq_name(&ifr);
 
