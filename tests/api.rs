@@ -71,6 +71,37 @@ fn misuse_gets_the_right_error_kinds() {
     });
 }
 
+/// With offloads (the default, unless `TRUST_OFFLOAD=0`), the kernel hands
+/// over TCP super-segments: far fewer packets than MSS-sized segments.
+#[test]
+fn offloads_bring_super_segments() {
+    let want = std::env::var("TRUST_OFFLOAD").as_deref() != Ok("0");
+    let ns = Netns::new("apioffload");
+    ns.run(move || {
+        let iface = Interface::open(config("tapi6", 6)).unwrap();
+        assert_eq!(iface.offload(), want, "offloads on by default, off with TRUST_OFFLOAD=0");
+        let l = TcpListener::bind(&iface, 80).unwrap();
+        const LEN: usize = 16 << 20;
+        let client = std::thread::spawn(|| {
+            let mut c = std::net::TcpStream::connect("10.102.6.2:80").unwrap();
+            c.write_all(&vec![7u8; LEN]).unwrap();
+        });
+        let (mut s, _) = l.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        client.join().unwrap();
+        assert_eq!(got.len(), LEN);
+        assert!(got.iter().all(|&b| b == 7));
+        let packets = iface.stats().rx_packets;
+        let mss_segments = (LEN / 1448) as u64;
+        if want {
+            assert!(packets < mss_segments / 4, "{packets} packets for {mss_segments} MSS segments");
+        } else {
+            assert!(packets >= mss_segments, "{packets} packets for {mss_segments} MSS segments");
+        }
+    });
+}
+
 #[test]
 fn an_idle_reactor_sleeps() {
     let ns = Netns::new("apiidle");

@@ -31,8 +31,9 @@ pub use self::stream::TcpStream;
 use self::core::{Core, Waiter};
 use crate::device::tun::{Tun, TunConfig};
 use crate::reactor::{Host, Reactor, ReactorConfig, ReactorStats, Shared};
-use crate::stack::{Stack, StackConfig, Stats};
+use crate::stack::{Offload, Stack, StackConfig, Stats};
 use crate::tcp::TcpConfig;
+use crate::wire::TxChecksum;
 
 /// A socket a [`Poll`] can watch: [`TcpStream`] or [`TcpListener`].
 pub trait Source: sealed::Sealed {}
@@ -57,12 +58,25 @@ pub struct Config {
     pub reactor: ReactorConfig,
     /// Most sockets at once (listeners, connections, TIME-WAIT).
     pub max_sockets: usize,
+    /// Use the TUN offloads where the kernel offers them: a virtio-net
+    /// header on every packet, TCP super-segments of up to 64 KB both ways,
+    /// checksums left to the kernel (default on; the environment variable
+    /// `TRUST_OFFLOAD=1` or `0` overrides it). Where the kernel refuses, the
+    /// device runs plain, and says so once.
+    pub offload: bool,
 }
 
 impl Config {
     /// Defaults for the device `tun` and the stack address `addr`.
     pub fn new(tun: TunConfig, addr: Ipv4Addr) -> Config {
-        Config { tun, addr, tcp: TcpConfig::default(), reactor: ReactorConfig::default(), max_sockets: 65536 }
+        Config {
+            tun,
+            addr,
+            tcp: TcpConfig::default(),
+            reactor: ReactorConfig::default(),
+            max_sockets: 65536,
+            offload: true,
+        }
     }
 }
 
@@ -176,6 +190,7 @@ pub struct Interface {
     backend: &'static str,
     stats: Arc<ReactorStats>,
     tun_name: String,
+    offload: bool,
 }
 
 impl Interface {
@@ -192,10 +207,24 @@ impl Interface {
     }
 
     fn start(cfg: Config, embedded: bool) -> io::Result<Interface> {
-        let tun = Tun::open(&cfg.tun)?;
+        let mut tun_cfg = cfg.tun.clone();
+        tun_cfg.vnet_hdr = match std::env::var("TRUST_OFFLOAD").as_deref() {
+            Ok("1") => true,
+            Ok("0") => false,
+            _ => cfg.offload,
+        };
+        let tun = Tun::open(&tun_cfg)?;
         let tun_name = tun.name().to_string();
+        let offload = tun.vnet_hdr();
         let mut stack_cfg = StackConfig::new(cfg.addr)?;
         stack_cfg.mtu = tun.mtu();
+        if tun.vnet_hdr() {
+            // The kernel cuts super-segments at the MSS and completes
+            // checksums; an IPv4 packet is at most 65535 bytes with a
+            // 20-byte IP and up to 60-byte TCP header.
+            stack_cfg.offload =
+                Offload { tso_max_payload: 65535 - 20 - 60, tx_checksum: TxChecksum::Partial };
+        }
         stack_cfg.tcp = cfg.tcp;
         stack_cfg.max_sockets = cfg.max_sockets;
         let shared = Shared::new(Core::new(Stack::new(stack_cfg)))?;
@@ -216,7 +245,7 @@ impl Interface {
             (None, Some(thread))
         };
         let inner = Arc::new(Inner { shared, embedded, addr: cfg.addr });
-        Ok(Interface { inner, thread, backend, stats, tun_name })
+        Ok(Interface { inner, thread, backend, stats, tun_name, offload })
     }
 
     /// One turn of the loop, for an embedded interface: sends what is
@@ -266,6 +295,12 @@ impl Interface {
     /// The reactor backend in use ("io_uring", "epoll", ...).
     pub fn backend(&self) -> &'static str {
         self.backend
+    }
+
+    /// Whether the device runs with offloads (virtio-net headers, TCP
+    /// super-segments).
+    pub fn offload(&self) -> bool {
+        self.offload
     }
 
     /// The engine's counters.

@@ -10,3 +10,4 @@
 pub mod gso;
 pub mod sim;
 pub mod tun;
+pub mod vnet;

@@ -42,18 +42,24 @@ pub struct TunConfig {
     pub mtu: Option<usize>,
     /// The kernel side's IPv4 address and prefix length.
     pub host: Option<(Ipv4Addr, u8)>,
+    /// Ask for offloads: `IFF_VNET_HDR` (a virtio-net header before every
+    /// packet, [`super::vnet`]) and `TUNSETOFFLOAD` (checksums, TSO). If
+    /// the kernel refuses, the device opens without them ([`Tun::vnet_hdr`]
+    /// says which).
+    pub vnet_hdr: bool,
 }
 
 impl TunConfig {
     /// A device named `name`, with the kernel's MTU and no address.
     pub fn new(name: &str) -> TunConfig {
-        TunConfig { name: name.to_string(), mtu: None, host: None }
+        TunConfig { name: name.to_string(), mtu: None, host: None, vnet_hdr: false }
     }
 
     /// The `ifr_flags` for `TUNSETIFF`: the one place device features are
-    /// chosen (a later `IFF_VNET_HDR` option belongs here).
-    fn tun_flags(&self) -> libc::c_short {
-        (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short
+    /// chosen.
+    fn tun_flags(&self, vnet_hdr: bool) -> libc::c_short {
+        let vnet = if vnet_hdr { IFF_VNET_HDR } else { 0 };
+        (libc::IFF_TUN | libc::IFF_NO_PI | vnet) as libc::c_short
     }
 
     /// Checks everything that can be checked without the kernel.
@@ -82,7 +88,16 @@ pub struct Tun {
     name: String,
     mtu: usize,
     created: bool,
+    vnet_hdr: bool,
 }
+
+/// `IFF_VNET_HDR` and `TUNSETOFFLOAD` (`_IOW('T', 208, unsigned int)`) with
+/// its flags, from `include/uapi/linux/if_tun.h` (libc lacks them).
+const IFF_VNET_HDR: libc::c_int = 0x4000;
+const TUNSETOFFLOAD: libc::Ioctl = 0x4004_54d0;
+const TUN_F_CSUM: libc::c_ulong = 0x01;
+const TUN_F_TSO4: libc::c_ulong = 0x02;
+const TUN_F_TSO6: libc::c_ulong = 0x04;
 
 impl Tun {
     /// Opens `/dev/net/tun` (`O_RDWR | O_CLOEXEC | O_NONBLOCK`) and attaches
@@ -99,6 +114,20 @@ impl Tun {
     /// [`io::ErrorKind::PermissionDenied`]. A device this call created
     /// vanishes again when it fails, since its only descriptor is closed.
     pub fn open(cfg: &TunConfig) -> io::Result<Tun> {
+        if cfg.vnet_hdr {
+            match Self::open_with(cfg, true) {
+                Ok(tun) => return Ok(tun),
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+                Err(e) => {
+                    static SAID: std::sync::Once = std::sync::Once::new();
+                    SAID.call_once(|| eprintln!("trust: TUN offloads unavailable ({e}); plain packets"));
+                }
+            }
+        }
+        Self::open_with(cfg, false)
+    }
+
+    fn open_with(cfg: &TunConfig, vnet_hdr: bool) -> io::Result<Tun> {
         cfg.validate()?;
         let created = cfg.name.is_empty() || nix::net::if_::if_nametoindex(cfg.name.as_str()).is_err();
 
@@ -114,7 +143,7 @@ impl Tun {
         let fd = OwnedFd::from(file);
 
         let mut ifr = ifreq(&cfg.name);
-        ifr.ifr_ifru.ifru_flags = cfg.tun_flags();
+        ifr.ifr_ifru.ifru_flags = cfg.tun_flags(vnet_hdr);
         // A device whose previous holder has just closed it may still be
         // attached for a moment: io_uring drops the files its requests held
         // in a kernel worker after the ring is closed. Retry EBUSY briefly
@@ -148,7 +177,16 @@ impl Tun {
         }
         ctl.bring_up()?;
         let mtu = ctl.mtu()?;
-        Ok(Tun { fd, name, mtu, created })
+        if vnet_hdr {
+            // SAFETY: TUNSETOFFLOAD takes its flags by value (no pointer),
+            // on a descriptor we own and have just attached.
+            let r =
+                unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) };
+            if r < 0 {
+                return Err(step_error(&name, "TUNSETOFFLOAD", Errno::last()));
+            }
+        }
+        Ok(Tun { fd, name, mtu, created, vnet_hdr })
     }
 
     /// The interface's name.
@@ -162,6 +200,12 @@ impl Tun {
     }
 
     /// Whether the interface did not exist before [`Tun::open`].
+    /// Every packet read or written carries a virtio-net header
+    /// ([`super::vnet`]), and the kernel takes and gives super-segments.
+    pub fn vnet_hdr(&self) -> bool {
+        self.vnet_hdr
+    }
+
     pub fn created(&self) -> bool {
         self.created
     }

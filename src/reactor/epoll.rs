@@ -52,7 +52,7 @@ impl Epoll {
         let epoll = EpollFd::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         epoll.add(tun.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TUN_TOKEN))?;
         epoll.add(borrow(wake_fd), EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))?;
-        let size = super::uring::packet_buffer_size(tun.mtu());
+        let size = super::uring::packet_buffer_size(&tun);
         Ok(Epoll { tun, epoll, wake_fd, rx: Batch::new(size), tx: Batch::new(size), tun_readable: true })
     }
 

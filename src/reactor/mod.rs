@@ -30,9 +30,11 @@ use std::time::Duration;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use crate::device::tun::Tun;
+use crate::device::vnet::{VNET_HDR_LEN, VnetHdr};
 use crate::stack::{SocketHandle, Stack};
 use crate::tcp::Readiness;
 use crate::time::Instant;
+use crate::wire::RxChecksum;
 
 /// What the reactor drives: the engine, and whoever wants to hear about
 /// readiness changes (the socket API's waiters).
@@ -192,6 +194,8 @@ pub struct ReactorStats {
 /// The loop. See the module documentation.
 pub struct Reactor<H: Host> {
     backend: Box<dyn Backend>,
+    /// Packets carry a virtio-net header (the device has offloads).
+    vnet_hdr: bool,
     shared: Arc<Shared<H>>,
     stats: Arc<ReactorStats>,
     deadline: Option<Instant>,
@@ -203,6 +207,7 @@ impl<H: Host> Reactor<H> {
     /// uses epoll.
     pub fn new(tun: Tun, cfg: ReactorConfig, shared: Arc<Shared<H>>) -> io::Result<Reactor<H>> {
         let waker_fd = shared.waker().fd().as_fd_raw();
+        let vnet_hdr = tun.vnet_hdr();
         let backend: Box<dyn Backend> = match cfg.backend.resolve() {
             BackendKind::Epoll => Box::new(epoll::Epoll::new(tun, waker_fd)?),
             BackendKind::Uring => Box::new(uring::Uring::new(tun, waker_fd, true).map_err(|(e, _)| e)?),
@@ -218,7 +223,7 @@ impl<H: Host> Reactor<H> {
                 }
             },
         };
-        Ok(Reactor { backend, shared, stats: Arc::default(), deadline: None })
+        Ok(Reactor { backend, vnet_hdr, shared, stats: Arc::default(), deadline: None })
     }
 
     /// The backend in use: "io_uring", "io_uring (single reads)" or "epoll".
@@ -274,17 +279,31 @@ impl<H: Host> Reactor<H> {
         let now = clock::now();
         let stats = &self.stats;
         stats.turns.fetch_add(1, Ordering::Relaxed);
-        self.backend.drain_received(&mut |packet| {
+        let vnet_hdr = self.vnet_hdr;
+        self.backend.drain_received(&mut |frame| {
             stats.rx_packets.fetch_add(1, Ordering::Relaxed);
-            host.stack().handle_packet(now, packet);
+            let (packet, rx) = if vnet_hdr {
+                // A frame too short for its header is handed on empty: the
+                // engine drops and counts it as malformed.
+                let (hdr, packet) = VnetHdr::parse(frame).unwrap_or_default();
+                (packet, if hdr.checksum_trusted() { RxChecksum::Trusted } else { RxChecksum::Verify })
+            } else {
+                (frame, RxChecksum::Verify)
+            };
+            host.stack().handle_packet_with(now, packet, rx);
         });
         let stack = host.stack();
         if stack.poll_timeout().is_some_and(|at| at <= now) {
             stack.handle_timeout(now);
         }
+        let hdr_len = if self.vnet_hdr { VNET_HDR_LEN } else { 0 };
         while let Some(buf) = self.backend.tx_buffer() {
-            let Some(t) = stack.poll_transmit(now, buf) else { break };
-            self.backend.tx_commit(t.len);
+            let Some((hdr, body)) = buf.split_at_mut_checked(hdr_len) else { break };
+            let Some(t) = stack.poll_transmit(now, body) else { break };
+            if let Ok(hdr) = <&mut [u8; VNET_HDR_LEN]>::try_from(hdr) {
+                VnetHdr::for_ipv4(&body[..t.len], t.gso_size).write(hdr);
+            }
+            self.backend.tx_commit(hdr_len + t.len);
             stats.tx_packets.fetch_add(1, Ordering::Relaxed);
         }
         host.dispatch_events();

@@ -40,9 +40,13 @@ const UD_TIMER_UPDATE: u64 = 4 << KIND_SHIFT;
 const UD_WAKE: u64 = 5 << KIND_SHIFT;
 const UD_CANCEL: u64 = 6 << KIND_SHIFT;
 
-/// Size of each packet buffer for a device of this MTU.
-pub(crate) fn packet_buffer_size(mtu: usize) -> usize {
-    (mtu.max(1500) + 64).next_multiple_of(64)
+/// Size of each packet buffer for a device of this MTU; with a virtio-net
+/// header, room for the header and a 64 KB super-segment.
+pub(crate) fn packet_buffer_size(tun: &Tun) -> usize {
+    if tun.vnet_hdr() {
+        return (crate::device::vnet::VNET_HDR_LEN + 65535).next_multiple_of(64);
+    }
+    (tun.mtu().max(1500) + 64).next_multiple_of(64)
 }
 
 /// Receive buffers provided to the kernel (`IORING_REGISTER_PBUF_RING`).
@@ -152,7 +156,7 @@ impl Uring {
     /// The backend, or the device back with the error if the kernel
     /// refuses io_uring (so the caller can fall back to epoll).
     pub(super) fn new(tun: Tun, wake_fd: RawFd, multishot: bool) -> Result<Uring, (io::Error, Tun)> {
-        let size = packet_buffer_size(tun.mtu());
+        let size = packet_buffer_size(&tun);
         match Self::build_ring(size) {
             Ok((ring, rx)) => {
                 let tx = TxPool {
