@@ -5,7 +5,9 @@
 //!   seeded faults (loss, reordering, duplication, corruption, delay with
 //!   jitter, a bandwidth limit with a drop-tail queue);
 //! - [`tun`]: a Linux TUN device (`/dev/net/tun`), non-blocking, one IPv4
-//!   packet per `read`/`write`, configured through interface ioctls.
+//!   packet per `read`/`write`, configured through interface ioctls;
+//! - [`vnet`]: the virtio-net header a TUN opened with offloads puts
+//!   before each packet (checksum state, TSO super-segments).
 
 pub mod gso;
 pub mod sim;
