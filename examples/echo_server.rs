@@ -2,7 +2,7 @@
 //! when the client closes its side the server closes its own.
 //!
 //! ```text
-//! echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded]
+//! echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--offload]
 //! ```
 //!
 //! If a TUN device called NAME exists and has an address it is used as it
@@ -27,7 +27,7 @@ const HELP: &str = "\
 echo_server: a TCP echo server on the trust user-space stack
 
 USAGE:
-    echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded]
+    echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--offload]
 
 FLAGS:
     --tun NAME            TUN device to use. If it exists and already has an
@@ -37,6 +37,10 @@ FLAGS:
     --host IPV4/PREFIX    the kernel side's address on the TUN, e.g. 10.0.0.1/24
                           (needed when the device has no address yet)
     --port N              TCP port to serve echo on
+    --offload             use the TUN offloads (virtio-net header, 64 KB TCP
+                          super-segments both ways, checksums left to the
+                          kernel); off by default, so every packet on the TUN
+                          is an MSS-sized segment with a full checksum
     --threaded            run the stack on a reactor thread instead of driving
                           it from the server's own loop
     -h, --help            print this help
@@ -50,10 +54,12 @@ struct Args {
     host: Option<(Ipv4Addr, u8)>,
     port: u16,
     threaded: bool,
+    offload: bool,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
     let (mut tun, mut addr, mut host, mut port, mut threaded) = (None, None, None, None, false);
+    let mut offload = false;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -64,6 +70,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--host" => host = Some(parse_cidr(&value()?)?),
             "--port" => port = Some(value()?.parse().map_err(|e| format!("--port: {e}"))?),
             "--threaded" => threaded = true,
+            "--offload" => offload = true,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -73,6 +80,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         host,
         port: port.ok_or("--port is required")?,
         threaded,
+        offload,
     }))
 }
 
@@ -86,15 +94,17 @@ fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
 fn serve(args: Args) -> io::Result<()> {
     let mut tun = TunConfig::new(&args.tun);
     tun.host = args.host;
-    let cfg = Config::new(tun, args.addr);
+    let mut cfg = Config::new(tun, args.addr);
+    cfg.offload = args.offload;
     let iface = if args.threaded { Interface::open(cfg)? } else { Interface::open_embedded(cfg)? };
     eprintln!(
-        "echo_server: {}:{} on {} ({} reactor, {})",
+        "echo_server: {}:{} on {} ({} reactor, {}{})",
         args.addr,
         args.port,
         iface.tun_name(),
         iface.backend(),
-        if args.threaded { "threaded" } else { "embedded" }
+        if args.threaded { "threaded" } else { "embedded" },
+        if iface.offload() { ", offloads" } else { "" }
     );
     echo::serve(&iface, args.port, None)
 }

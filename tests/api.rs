@@ -71,15 +71,18 @@ fn misuse_gets_the_right_error_kinds() {
     });
 }
 
-/// With offloads (the default, unless `TRUST_OFFLOAD=0`), the kernel hands
-/// over TCP super-segments: far fewer packets than MSS-sized segments.
+/// With offloads (asked for here, unless `TRUST_OFFLOAD=0`), the kernel
+/// hands over TCP super-segments: far fewer packets than MSS-sized
+/// segments; without them (the default), one packet per segment.
 #[test]
 fn offloads_bring_super_segments() {
     let want = std::env::var("TRUST_OFFLOAD").as_deref() != Ok("0");
     let ns = Netns::new("apioffload");
     ns.run(move || {
-        let iface = Interface::open(config("tapi6", 6)).unwrap();
-        assert_eq!(iface.offload(), want, "offloads on by default, off with TRUST_OFFLOAD=0");
+        let mut cfg = config("tapi6", 6);
+        cfg.offload = true;
+        let iface = Interface::open(cfg).unwrap();
+        assert_eq!(iface.offload(), want, "offloads when asked, unless TRUST_OFFLOAD=0");
         let l = TcpListener::bind(&iface, 80).unwrap();
         const LEN: usize = 16 << 20;
         let client = std::thread::spawn(|| {
@@ -99,6 +102,18 @@ fn offloads_bring_super_segments() {
         } else {
             assert!(packets >= mss_segments, "{packets} packets for {mss_segments} MSS segments");
         }
+    });
+}
+
+/// Without being asked (and without `TRUST_OFFLOAD=1`), the device runs
+/// plain.
+#[test]
+fn offloads_are_off_by_default() {
+    let want = std::env::var("TRUST_OFFLOAD").as_deref() == Ok("1");
+    let ns = Netns::new("apiplain");
+    ns.run(move || {
+        let iface = Interface::open(config("tapi7", 7)).unwrap();
+        assert_eq!(iface.offload(), want);
     });
 }
 

@@ -221,9 +221,9 @@ impl Table {
             o.bytes >> 20,
             o.buffer >> 10,
             if std::env::var("TRUST_OFFLOAD").as_deref() == Ok("0") {
-                "only when asked (this run: off, TRUST_OFFLOAD=0)"
+                "(this run: off, TRUST_OFFLOAD=0)"
             } else {
-                "by default (this run: on)"
+                "(this run: on)"
             }
         );
         out += &format!(

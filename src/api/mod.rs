@@ -60,8 +60,10 @@ pub struct Config {
     pub max_sockets: usize,
     /// Use the TUN offloads where the kernel offers them: a virtio-net
     /// header on every packet, TCP super-segments of up to 64 KB both ways,
-    /// checksums left to the kernel (default on; the environment variable
-    /// `TRUST_OFFLOAD=1` or `0` overrides it). Where the kernel refuses, the
+    /// checksums left to the kernel. Off by default: then every packet on
+    /// the TUN is a real MSS-sized segment with a full checksum, as a packet
+    /// capture on the device expects. The environment variable
+    /// `TRUST_OFFLOAD=1` or `0` overrides it. Where the kernel refuses, the
     /// device runs plain, and says so once.
     pub offload: bool,
 }
@@ -75,7 +77,7 @@ impl Config {
             tcp: TcpConfig::default(),
             reactor: ReactorConfig::default(),
             max_sockets: 65536,
-            offload: true,
+            offload: false,
         }
     }
 }
