@@ -12,6 +12,8 @@
 //! `--threaded` runs the reactor on its own thread instead. Runs until
 //! interrupted.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/echo.rs"]
 #[allow(dead_code)]
 mod echo;
@@ -67,7 +69,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             "-h" | "--help" => return Ok(None),
             "--tun" => tun = Some(value()?),
             "--addr" => addr = Some(value()?.parse().map_err(|e| format!("--addr: {e}"))?),
-            "--host" => host = Some(parse_cidr(&value()?)?),
+            "--host" => host = Some(cli::parse_cidr(&value()?)?),
             "--port" => port = Some(value()?.parse().map_err(|e| format!("--port: {e}"))?),
             "--threaded" => threaded = true,
             "--offload" => offload = true,
@@ -82,13 +84,6 @@ fn parse_args() -> Result<Option<Args>, String> {
         threaded,
         offload,
     }))
-}
-
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("--host {s}: expected IPV4/PREFIX"))?;
-    let ip = ip.parse().map_err(|e| format!("--host {s}: {e}"))?;
-    let prefix = prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("--host {s}: bad prefix"))?;
-    Ok((ip, prefix))
 }
 
 fn serve(args: Args) -> io::Result<()> {
@@ -110,21 +105,5 @@ fn serve(args: Args) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    match parse_args() {
-        Ok(None) => {
-            println!("{HELP}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("echo_server: {e}\n\n{HELP}");
-            ExitCode::from(2)
-        }
-        Ok(Some(args)) => match serve(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("echo_server: {e}");
-                ExitCode::FAILURE
-            }
-        },
-    }
+    cli::main("echo_server", HELP, parse_args, serve)
 }

@@ -12,6 +12,8 @@
 //! line of statistics every second. Runs until interrupted, or for S
 //! seconds.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/echo.rs"]
 #[allow(dead_code)]
 mod echo;
@@ -64,13 +66,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             "-h" | "--help" => return Ok(None),
             "--tun" => tun = Some(value()?),
             "--addr" => addr = Some(value()?.parse().map_err(|e| format!("--addr: {e}"))?),
-            "--host" => {
-                let v = value()?;
-                let (ip, prefix) = v.split_once('/').ok_or("--host: expected IPV4/PREFIX")?;
-                let ip: Ipv4Addr = ip.parse().map_err(|e| format!("--host: {e}"))?;
-                let prefix: u8 = prefix.parse().map_err(|e| format!("--host: {e}"))?;
-                host = Some((ip, prefix));
-            }
+            "--host" => host = Some(cli::parse_cidr(&value()?)?),
             "--port" => port = Some(value()?.parse().map_err(|e| format!("--port: {e}"))?),
             "--seconds" => seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?),
             other => return Err(format!("unknown flag {other}")),
@@ -142,21 +138,5 @@ fn run(args: Args) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    match parse_args() {
-        Ok(None) => {
-            println!("{HELP}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("poll_loop: {e}\n\n{HELP}");
-            ExitCode::from(2)
-        }
-        Ok(Some(args)) => match run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("poll_loop: {e}");
-                ExitCode::FAILURE
-            }
-        },
-    }
+    cli::main("poll_loop", HELP, parse_args, run)
 }

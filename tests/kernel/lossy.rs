@@ -31,6 +31,17 @@ fn lossy_config(path: &LossyPath, tun: &str) -> trust::api::Config {
     cfg
 }
 
+/// Reports the run, and fails it if the path dropped nothing.
+fn proves_loss(path: &LossyPath, iface: &trust::api::Interface, start: Instant) {
+    let drops = path.forwarded_drops();
+    eprintln!(
+        "lossy: {LEN} bytes each way in {:?}, {drops} packets dropped; {}",
+        start.elapsed(),
+        report(iface)
+    );
+    assert!(drops > 0, "the path dropped nothing: no loss was tested");
+}
+
 #[test]
 fn lossy_kernel_client_to_trust_echo() {
     let path = LossyPath::new("lossy1", "10.114.0.1/24", LOSS_PERCENT);
@@ -46,13 +57,7 @@ fn lossy_kernel_client_to_trust_echo() {
         format!("{}; kernel: {}", report(&iface), path.peer_ns.exec(&["ss", "-tinH"]).trim())
     });
     assert_eq!(join_within(server, IO_TIMEOUT, "trust echo server"), LEN, "bytes echoed");
-    let drops = path.forwarded_drops();
-    eprintln!(
-        "lossy: {LEN} bytes each way in {:?}, {drops} packets dropped; {}",
-        start.elapsed(),
-        report(&iface)
-    );
-    assert!(drops > 0, "the path dropped nothing: no loss was tested");
+    proves_loss(&path, &iface, start);
 }
 
 #[test]
@@ -79,11 +84,5 @@ fn lossy_trust_client_to_kernel_echo() {
         format!("{}; kernel: {}", report(&iface), path.peer_ns.exec(&["ss", "-tinH"]).trim())
     });
     assert_eq!(join_within(server, IO_TIMEOUT, "kernel echo server"), LEN, "bytes echoed");
-    let drops = path.forwarded_drops();
-    eprintln!(
-        "lossy: {LEN} bytes each way in {:?}, {drops} packets dropped; {}",
-        start.elapsed(),
-        report(&iface)
-    );
-    assert!(drops > 0, "the path dropped nothing: no loss was tested");
+    proves_loss(&path, &iface, start);
 }

@@ -8,6 +8,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod poll_server;
 mod util;
 
 mod bulk;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use trust::api::TcpListener;
 
 use crate::common::netns::Netns;
+use crate::poll_server::*;
 use crate::util::*;
 
 const LEN: u64 = 256 * 1024;
