@@ -167,6 +167,18 @@ fn trust_config(buffer: usize) -> Config {
     cfg
 }
 
+/// CPU seconds (user + system) this process has used, from
+/// `/proc/self/stat` (in units of USER_HZ, 100 per second on Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name in parentheses come `state` (field 3) and the
+    // rest; utime and stime are fields 14 and 15 (proc(5)).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (field(14) + field(15)) as f64 / 100.0
+}
+
 /// trust's interface: driven by the application's threads (blocking
 /// calls turn the loop while they wait), or with its own reactor thread.
 fn trust_interface(buffer: usize, threaded: bool) -> Interface {
@@ -301,6 +313,7 @@ fn main() {
                 if !wants(&name) {
                     continue;
                 }
+                let cpu_before = cpu_seconds();
                 let d = match case {
                     Case::Trust | Case::TrustThreaded => {
                         let threaded = case == Case::TrustThreaded;
@@ -316,7 +329,7 @@ fn main() {
                 if o.only.is_some() {
                     println!("{name}: {:.2} Gbit/s", report::gbits(o.bytes, d));
                 }
-                results.add(case, dir, d);
+                results.add(case, dir, d, cpu_seconds() - cpu_before);
             }
         }
     }
@@ -331,8 +344,13 @@ fn main() {
     for line in &verdict.lines {
         println!("{line}");
     }
+    let cpu = results.cpu_lines(o.bytes);
+    println!("CPU seconds per GiB (median; this process, both ends):");
+    for line in &cpu {
+        println!("  {line}");
+    }
     if let Some(file) = &o.markdown {
-        let md = table.markdown(&o, &verdict.lines, (&load_before, &load_after));
+        let md = table.markdown(&o, &verdict.lines, &cpu, (&load_before, &load_after));
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)

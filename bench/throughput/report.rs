@@ -93,6 +93,9 @@ pub fn gbits(bytes: u64, d: Duration) -> f64 {
 #[derive(Default)]
 pub struct Results {
     runs: Vec<(Case, Dir, Duration)>,
+    /// CPU seconds this process used per run (both ends: the stack under
+    /// test and its kernel peer run in our threads).
+    cpu: Vec<(Case, Dir, f64)>,
 }
 
 /// Min, median and max Gbit/s of one case in one direction.
@@ -111,8 +114,30 @@ pub struct Verdict {
 }
 
 impl Results {
-    pub fn add(&mut self, case: Case, dir: Dir, d: Duration) {
+    pub fn add(&mut self, case: Case, dir: Dir, d: Duration, cpu_seconds: f64) {
         self.runs.push((case, dir, d));
+        self.cpu.push((case, dir, cpu_seconds));
+    }
+
+    /// Median CPU seconds per GiB moved, per case and direction, as one
+    /// line each.
+    pub fn cpu_lines(&self, bytes: u64) -> Vec<String> {
+        let gib = bytes as f64 / f64::from(1u32 << 30);
+        let mut lines = Vec::new();
+        for dir in [Dir::Receives, Dir::Sends] {
+            let cells: Vec<String> = Case::ALL
+                .iter()
+                .filter_map(|&c| {
+                    let mut v: Vec<f64> =
+                        self.cpu.iter().filter(|r| r.0 == c && r.1 == dir).map(|r| r.2 / gib).collect();
+                    v.sort_by(f64::total_cmp);
+                    let median = *v.get(v.len() / 2)?;
+                    Some(format!("{} {median:.2}", c.short()))
+                })
+                .collect();
+            lines.push(format!("{}: {}", dir.label(), cells.join(", ")));
+        }
+        lines
     }
 
     fn stats(&self, bytes: u64, case: Case, dir: Dir) -> Option<Stats> {
@@ -206,7 +231,7 @@ impl Table {
     /// the table, and the verdict.
     /// `load` is the 1-minute load average before and after the run (this
     /// host may be shared).
-    pub fn markdown(&self, o: &Opts, verdict: &[String], load: (&str, &str)) -> String {
+    pub fn markdown(&self, o: &Opts, verdict: &[String], cpu: &[String], load: (&str, &str)) -> String {
         let row = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
         let mut out = String::from("### TUN throughput\n\n");
         out += &format!(
@@ -240,6 +265,11 @@ impl Table {
         }
         out.push('\n');
         for line in verdict {
+            out += &format!("- {line}\n");
+        }
+        out += "\nCPU seconds per GiB, median, of the whole benchmark process (the stack under test and its \
+                kernel peer both run in its threads, so the kernel's TCP work for the peer is counted too):\n\n";
+        for line in cpu {
             out += &format!("- {line}\n");
         }
         out += &format!(
