@@ -51,6 +51,8 @@ FLAGS:
     --out DIR             where to write latency-trust.hgrm,
                           latency-kernel.hgrm and latency.svg
                           (default target/latency)
+    --spin MICROS         trust's server polls for completions this long
+                          before it sleeps (default 0: sleep at once)
     --markdown FILE       also append the table to FILE, as Markdown
     --quick               2000 round trips (a smoke run)
     -h, --help            print this help
@@ -67,6 +69,8 @@ struct Opts {
     out: String,
     /// Append the table, as Markdown, to this file.
     markdown: Option<String>,
+    /// trust's server polls for completions this long before sleeping.
+    spin: Duration,
 }
 
 fn parse() -> Result<Option<Opts>, String> {
@@ -77,6 +81,7 @@ fn parse() -> Result<Option<Opts>, String> {
         rate: None,
         out: "target/latency".into(),
         markdown: None,
+        spin: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -90,6 +95,7 @@ fn parse() -> Result<Option<Opts>, String> {
             "--rate" => o.rate = Some(num(value()?)?).filter(|r| *r > 0.0),
             "--out" => o.out = value()?,
             "--markdown" => o.markdown = Some(value()?),
+            "--spin" => o.spin = Duration::from_micros(num(value()?)?.max(0.0) as u64),
             "--quick" => o.count = 2_000,
             "--bench" => {} // under `cargo bench`
             other => return Err(format!("unknown flag {other}")),
@@ -183,10 +189,13 @@ fn trust_run(o: &Opts) -> Histogram<u64> {
     remember(&ns);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let spin = o.spin;
     let server = ns.spawn(move || {
         let mut tun = TunConfig::new("lat0");
         tun.host = Some((Ipv4Addr::new(10, 103, 0, 1), 24));
-        let iface = Interface::open_embedded(Config::new(tun, Ipv4Addr::new(10, 103, 0, 2)))?;
+        let mut cfg = Config::new(tun, Ipv4Addr::new(10, 103, 0, 2));
+        cfg.reactor.spin = spin;
+        let iface = Interface::open_embedded(cfg)?;
         echo::serve(&iface, 7, Some(&flag))
     });
     let opts = o.clone();

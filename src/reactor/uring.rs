@@ -150,12 +150,19 @@ pub struct Uring {
     timespec: Box<Timespec>,
     /// A fatal read error, returned from the next `wait`.
     error: Option<io::Error>,
+    /// How long `wait` polls the completion queue before sleeping.
+    spin: std::time::Duration,
 }
 
 impl Uring {
     /// The backend, or the device back with the error if the kernel
     /// refuses io_uring (so the caller can fall back to epoll).
-    pub(super) fn new(tun: Tun, wake_fd: RawFd, multishot: bool) -> Result<Uring, (io::Error, Tun)> {
+    pub(super) fn new(
+        tun: Tun,
+        wake_fd: RawFd,
+        multishot: bool,
+        spin: std::time::Duration,
+    ) -> Result<Uring, (io::Error, Tun)> {
         let size = packet_buffer_size(&tun);
         match Self::build_ring(size) {
             Ok((ring, rx)) => {
@@ -178,6 +185,7 @@ impl Uring {
                     timer: None,
                     timespec: Box::new(Timespec::new()),
                     error: None,
+                    spin,
                 })
             }
             Err(e) => Err((e, tun)),
@@ -304,6 +312,24 @@ impl Uring {
     }
 }
 
+impl Uring {
+    /// Submits, then polls the completion queue for up to `spin`: whether
+    /// a completion arrived (the wait need not sleep).
+    fn spin_for_completions(&mut self) -> io::Result<bool> {
+        self.ring.submit()?;
+        let until = std::time::Instant::now() + self.spin;
+        loop {
+            if !self.ring.completion().is_empty() {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= until {
+                return Ok(false);
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
 /// What a failed read means.
 fn read_failed(multishot: &mut bool, error: &mut Option<io::Error>, errno: i32) {
     match errno {
@@ -327,7 +353,10 @@ impl Backend for Uring {
         if !expired {
             self.arm_timer(deadline)?;
         }
-        let want = usize::from(!expired && self.received.is_empty());
+        let mut want = usize::from(!expired && self.received.is_empty());
+        if want == 1 && !self.spin.is_zero() {
+            want = usize::from(!self.spin_for_completions()?);
+        }
         loop {
             match self.ring.submit_and_wait(want) {
                 Ok(_) => break,
