@@ -25,13 +25,20 @@ fn pattern(seed: u8, len: usize) -> Vec<u8> {
 }
 
 /// Starts the echo service in `ns` on 10.101.`net`.2:7 and returns its stop flag and thread.
-fn start(ns: &Netns, net: u8, embedded: bool) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+/// (`spin`: the reactor polls its completions that long before sleeping.)
+fn start(
+    ns: &Netns,
+    net: u8,
+    embedded: bool,
+    spin: Duration,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let server = ns.spawn(move || {
         let mut tun = TunConfig::new(&format!("techo{net}"));
         tun.host = Some((Ipv4Addr::new(10, 101, net, 1), 24));
-        let cfg = Config::new(tun, Ipv4Addr::new(10, 101, net, 2));
+        let mut cfg = Config::new(tun, Ipv4Addr::new(10, 101, net, 2));
+        cfg.reactor.spin = spin;
         let iface = if embedded { Interface::open_embedded(cfg) } else { Interface::open(cfg) };
         echo::serve(&iface.expect("interface"), 7, Some(&flag)).expect("echo service");
     });
@@ -66,9 +73,9 @@ fn echo_and_close(addr: &str, data: Vec<u8>) -> Vec<u8> {
     back
 }
 
-fn serves_many_clients_and_closes_after_them(net: u8, embedded: bool) {
+fn serves_many_clients_and_closes_after_them(net: u8, embedded: bool, spin: Duration) {
     let ns = Netns::new("echosvc");
-    let (stop, server) = start(&ns, net, embedded);
+    let (stop, server) = start(&ns, net, embedded, spin);
     let addr = format!("10.101.{net}.2:7");
     let results = ns.run(move || {
         let clients: Vec<_> = (0..20u8)
@@ -92,18 +99,23 @@ fn serves_many_clients_and_closes_after_them(net: u8, embedded: bool) {
 
 #[test]
 fn embedded_echo_service() {
-    serves_many_clients_and_closes_after_them(1, true);
+    serves_many_clients_and_closes_after_them(1, true, Duration::ZERO);
 }
 
 #[test]
 fn threaded_echo_service() {
-    serves_many_clients_and_closes_after_them(2, false);
+    serves_many_clients_and_closes_after_them(2, false, Duration::ZERO);
+}
+
+#[test]
+fn spinning_echo_service() {
+    serves_many_clients_and_closes_after_them(4, true, Duration::from_micros(100));
 }
 
 #[test]
 fn one_byte_messages_come_back_one_by_one() {
     let ns = Netns::new("echobyte");
-    let (stop, server) = start(&ns, 3, true);
+    let (stop, server) = start(&ns, 3, true, Duration::from_micros(50));
     ns.run(|| {
         let mut s = connect("10.101.3.2:7");
         s.set_nodelay(true).unwrap();
