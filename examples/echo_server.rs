@@ -2,7 +2,7 @@
 //! when the client closes its side the server closes its own.
 //!
 //! ```text
-//! echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--offload]
+//! echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--offload] [--spin MICROS]
 //! ```
 //!
 //! If a TUN device called NAME exists and has an address it is used as it
@@ -30,6 +30,7 @@ echo_server: a TCP echo server on the trust user-space stack
 
 USAGE:
     echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--offload]
+                [--spin MICROS]
 
 FLAGS:
     --tun NAME            TUN device to use. If it exists and already has an
@@ -43,6 +44,9 @@ FLAGS:
                           super-segments both ways, checksums left to the
                           kernel); off by default, so every packet on the TUN
                           is an MSS-sized segment with a full checksum
+    --spin MICROS         before sleeping, poll for packets this long (default
+                          50; 0 sleeps at once): saves a wake-up on the
+                          request path for a little CPU
     --threaded            run the stack on a reactor thread instead of driving
                           it from the server's own loop
     -h, --help            print this help
@@ -57,11 +61,13 @@ struct Args {
     port: u16,
     threaded: bool,
     offload: bool,
+    spin: std::time::Duration,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
     let (mut tun, mut addr, mut host, mut port, mut threaded) = (None, None, None, None, false);
     let mut offload = false;
+    let mut spin = std::time::Duration::from_micros(50);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -73,6 +79,9 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--port" => port = Some(value()?.parse().map_err(|e| format!("--port: {e}"))?),
             "--threaded" => threaded = true,
             "--offload" => offload = true,
+            "--spin" => {
+                spin = std::time::Duration::from_micros(value()?.parse().map_err(|e| format!("--spin: {e}"))?)
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -83,6 +92,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         port: port.ok_or("--port is required")?,
         threaded,
         offload,
+        spin,
     }))
 }
 
@@ -91,15 +101,17 @@ fn serve(args: Args) -> io::Result<()> {
     tun.host = args.host;
     let mut cfg = Config::new(tun, args.addr);
     cfg.offload = args.offload;
+    cfg.reactor.spin = args.spin;
     let iface = if args.threaded { Interface::open(cfg)? } else { Interface::open_embedded(cfg)? };
     eprintln!(
-        "echo_server: {}:{} on {} ({} reactor, {}{})",
+        "echo_server: {}:{} on {} ({} reactor, {}{}, spin {:?})",
         args.addr,
         args.port,
         iface.tun_name(),
         iface.backend(),
         if args.threaded { "threaded" } else { "embedded" },
-        if iface.offload() { ", offloads" } else { "" }
+        if iface.offload() { ", offloads" } else { "" },
+        args.spin
     );
     echo::serve(&iface, args.port, None)
 }

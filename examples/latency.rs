@@ -237,7 +237,8 @@ fn main() -> std::process::ExitCode {
     let o = match parse() {
         Ok(Some(o)) => o,
         Ok(None) => {
-            println!("{HELP}");
+            // (A reader that stops early must not turn --help into a panic.)
+            let _ = writeln!(std::io::stdout(), "{HELP}");
             return std::process::ExitCode::SUCCESS;
         }
         Err(e) => {

@@ -1,7 +1,7 @@
 //! What the examples' command lines share: the `main` that prints help,
 //! usage errors (exit 2) and failures (exit 1), and flag values.
 
-use std::io;
+use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 
@@ -15,7 +15,9 @@ pub fn main<A>(
 ) -> ExitCode {
     match parse() {
         Ok(None) => {
-            println!("{help}");
+            // Not `println!`: a reader that stops early (`| head`) must not
+            // turn `--help` into a panic.
+            let _ = writeln!(io::stdout(), "{help}");
             ExitCode::SUCCESS
         }
         Err(e) => {
