@@ -19,11 +19,10 @@ mod cli;
 mod echo;
 
 use std::io;
-use std::net::Ipv4Addr;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use trust::api::{Config, Interface};
-use trust::device::tun::TunConfig;
+use trust::api::Interface;
 
 const HELP: &str = "\
 echo_server: a TCP echo server on the trust user-space stack
@@ -55,65 +54,44 @@ Every byte received is sent back; when a client closes its side, the server
 finishes sending and closes its own. Runs until interrupted (Ctrl-C).";
 
 struct Args {
-    tun: String,
-    addr: Ipv4Addr,
-    host: Option<(Ipv4Addr, u8)>,
-    port: u16,
+    serve: cli::Serve,
     threaded: bool,
     offload: bool,
-    spin: std::time::Duration,
+    spin: Duration,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
-    let (mut tun, mut addr, mut host, mut port, mut threaded) = (None, None, None, None, false);
-    let mut offload = false;
-    let mut spin = std::time::Duration::from_micros(50);
+    let mut flags = cli::ServeFlags::default();
+    let (mut threaded, mut offload, mut spin) = (false, false, Duration::from_micros(50));
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--tun" => tun = Some(value()?),
-            "--addr" => addr = Some(value()?.parse().map_err(|e| format!("--addr: {e}"))?),
-            "--host" => host = Some(cli::parse_cidr(&value()?)?),
-            "--port" => port = Some(value()?.parse().map_err(|e| format!("--port: {e}"))?),
             "--threaded" => threaded = true,
             "--offload" => offload = true,
-            "--spin" => {
-                spin = std::time::Duration::from_micros(value()?.parse().map_err(|e| format!("--spin: {e}"))?)
-            }
+            "--spin" => spin = Duration::from_micros(value()?.parse().map_err(|e| format!("--spin: {e}"))?),
+            other if flags.take(other, value)? => {}
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    Ok(Some(Args {
-        tun: tun.ok_or("--tun is required")?,
-        addr: addr.ok_or("--addr is required")?,
-        host,
-        port: port.ok_or("--port is required")?,
-        threaded,
-        offload,
-        spin,
-    }))
+    Ok(Some(Args { serve: flags.finish()?, threaded, offload, spin }))
 }
 
 fn serve(args: Args) -> io::Result<()> {
-    let mut tun = TunConfig::new(&args.tun);
-    tun.host = args.host;
-    let mut cfg = Config::new(tun, args.addr);
+    let cli::Serve { mut cfg, addr, port } = args.serve;
     cfg.offload = args.offload;
     cfg.reactor.spin = args.spin;
     let iface = if args.threaded { Interface::open(cfg)? } else { Interface::open_embedded(cfg)? };
     eprintln!(
-        "echo_server: {}:{} on {} ({} reactor, {}{}, spin {:?})",
-        args.addr,
-        args.port,
+        "echo_server: {addr}:{port} on {} ({} reactor, {}{}, spin {:?})",
         iface.tun_name(),
         iface.backend(),
         if args.threaded { "threaded" } else { "embedded" },
         if iface.offload() { ", offloads" } else { "" },
         args.spin
     );
-    echo::serve(&iface, args.port, None)
+    echo::serve(&iface, port, None)
 }
 
 fn main() -> ExitCode {

@@ -19,7 +19,6 @@ mod cli;
 mod echo;
 
 use std::io;
-use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,8 +26,7 @@ use std::time::Duration;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
-use trust::api::{Config, Events, Interface, Poll};
-use trust::device::tun::TunConfig;
+use trust::api::{Events, Interface, Poll};
 
 const HELP: &str = "\
 poll_loop: an application-owned epoll loop serving trust sockets
@@ -50,43 +48,32 @@ const STACK: u64 = 1;
 const TIMER: u64 = 2;
 
 struct Args {
-    tun: TunConfig,
-    addr: Ipv4Addr,
-    port: u16,
+    serve: cli::Serve,
     seconds: Option<u64>,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
-    let (mut tun, mut addr, mut port, mut seconds) = (None, None, None, None);
-    let mut host = None;
+    let mut flags = cli::ServeFlags::default();
+    let mut seconds = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--tun" => tun = Some(value()?),
-            "--addr" => addr = Some(value()?.parse().map_err(|e| format!("--addr: {e}"))?),
-            "--host" => host = Some(cli::parse_cidr(&value()?)?),
-            "--port" => port = Some(value()?.parse().map_err(|e| format!("--port: {e}"))?),
             "--seconds" => seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?),
+            other if flags.take(other, value)? => {}
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    let mut tun = TunConfig::new(&tun.ok_or("--tun is required")?);
-    tun.host = host;
-    Ok(Some(Args {
-        tun,
-        addr: addr.ok_or("--addr is required")?,
-        port: port.ok_or("--port is required")?,
-        seconds,
-    }))
+    Ok(Some(Args { serve: flags.finish()?, seconds }))
 }
 
 fn run(args: Args) -> io::Result<()> {
     // The stack runs on its own reactor thread; this thread only reacts.
-    let iface = Interface::open(Config::new(args.tun, args.addr))?;
+    let cli::Serve { cfg, addr, port } = args.serve;
+    let iface = Interface::open(cfg)?;
     let poll = Poll::new(&iface)?;
-    let mut service = echo::EchoService::new(&iface, &poll, args.port)?;
+    let mut service = echo::EchoService::new(&iface, &poll, port)?;
 
     let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)?;
     timer.set(Expiration::Interval(TimeSpec::from(Duration::from_secs(1))), TimerSetTimeFlags::empty())?;
@@ -95,13 +82,7 @@ fn run(args: Args) -> io::Result<()> {
     // (level-triggered), so plain EPOLLIN is right.
     epoll.add(poll.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, STACK))?;
     epoll.add(timer.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TIMER))?;
-    eprintln!(
-        "poll_loop: echo on {}:{} ({}, {} reactor)",
-        args.addr,
-        args.port,
-        iface.tun_name(),
-        iface.backend()
-    );
+    eprintln!("poll_loop: echo on {}:{} ({}, {} reactor)", addr, port, iface.tun_name(), iface.backend());
 
     let mut ready = [EpollEvent::empty(); 8];
     let mut events = Events::with_capacity(256);

@@ -242,7 +242,7 @@ impl Interface {
                     eprintln!("trust: reactor stopped: {e}");
                 }
                 shared.request_stop();
-                shared.lock().on_stop_host();
+                shared.lock().on_stop();
             })?;
             (None, Some(thread))
         };
@@ -337,14 +337,7 @@ impl Drop for Interface {
         }
         if let Some(r) = &self.inner.embedded {
             let _ = r.lock().unwrap_or_else(|e| e.into_inner()).shut_down();
-            self.inner.lock().on_stop_host();
+            self.inner.lock().on_stop();
         }
-    }
-}
-
-impl Core {
-    /// [`crate::reactor::Host::on_stop`], callable without the trait.
-    fn on_stop_host(&mut self) {
-        crate::reactor::Host::on_stop(self);
     }
 }

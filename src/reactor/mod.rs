@@ -23,6 +23,7 @@ pub mod epoll;
 pub mod uring;
 
 use std::io;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -211,7 +212,7 @@ impl<H: Host> Reactor<H> {
     /// first; if the kernel refuses it the loop says so once on stderr and
     /// uses epoll.
     pub fn new(tun: Tun, cfg: ReactorConfig, shared: Arc<Shared<H>>) -> io::Result<Reactor<H>> {
-        let waker_fd = shared.waker().fd().as_fd_raw();
+        let waker_fd = shared.waker().fd().as_fd().as_raw_fd();
         let vnet_hdr = tun.vnet_hdr();
         let backend: Box<dyn Backend> = match cfg.backend.resolve() {
             BackendKind::Epoll => Box::new(epoll::Epoll::new(tun, waker_fd)?),
@@ -316,17 +317,5 @@ impl<H: Host> Reactor<H> {
         host.dispatch_events();
         self.deadline = host.stack().poll_timeout();
         host.after_turn();
-    }
-}
-
-/// The raw eventfd number, for backends that register it.
-trait AsFdRaw {
-    fn as_fd_raw(&self) -> std::os::fd::RawFd;
-}
-
-impl AsFdRaw for EventFd {
-    fn as_fd_raw(&self) -> std::os::fd::RawFd {
-        use std::os::fd::{AsFd, AsRawFd};
-        self.as_fd().as_raw_fd()
     }
 }

@@ -12,12 +12,14 @@
 
 pub mod apps;
 
-use core::net::SocketAddrV4;
+use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::VecDeque;
 
 use crate::device::gso;
-use crate::device::sim::{LinkConfig, LinkStats, SimLink};
+use crate::device::sim::{LinkConfig, LinkStats, Rng, SimLink};
 use crate::stack::{SocketHandle, Stack, StackConfig};
+use crate::tcp::congestion::Algorithm;
+use crate::tcp::isn::IsnKey;
 use crate::time::Instant;
 
 /// Largest packet the simulator moves (a TSO super-segment).
@@ -235,4 +237,26 @@ pub fn describe(packet: &[u8]) -> String {
         seg.payload.len(),
         r.options
     )
+}
+
+/// A host for a seeded simulation: patient SYN retries and a random mix of
+/// the negotiable options (timestamps, SACK, window scaling), Nagle,
+/// congestion control and TSO, so that runs over many seeds cover every
+/// combination. Callers add their own settings after it (the random draws
+/// come in this fixed order, so a seed always means the same host).
+pub fn random_host(addr: Ipv4Addr, key_seed: u64, rng: &mut Rng) -> StackConfig {
+    let mut c = StackConfig::with_key(addr, IsnKey::from_seed(key_seed));
+    c.tcp.syn_retries = 15;
+    c.tcp.timestamps = rng.chance(0.8);
+    c.tcp.sack = rng.chance(0.8);
+    c.tcp.window_scaling = rng.chance(0.8);
+    c.tcp.nodelay = rng.chance(0.3);
+    if rng.chance(0.3) {
+        c.tcp.congestion = Algorithm::Cubic;
+    }
+    if rng.chance(0.3) {
+        // TSO: super-segments, cut by the device or delivered whole.
+        c.offload.tso_max_payload = rng.range_u64(3_000..=65_000) as usize;
+    }
+    c
 }

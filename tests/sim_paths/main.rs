@@ -35,7 +35,6 @@ use trust::device::sim::{LinkConfig, Rng};
 use trust::sim::Network;
 use trust::sim::apps::{BulkReceiver, BulkSender};
 use trust::stack::{SocketHandle, Stack, StackConfig};
-use trust::tcp::isn::IsnKey;
 use trust::tcp::{Shutdown, State};
 use trust::time::Instant;
 
@@ -59,19 +58,7 @@ pub fn random_links(rng: &mut Rng) -> [LinkConfig; 2] {
 /// Host `i`'s settings: patient SYN retries and a random mix of the
 /// negotiable options, MTU, buffer sizes, congestion control and TSO.
 pub fn host_config(i: usize, seed: u64, rng: &mut Rng) -> StackConfig {
-    let mut c =
-        StackConfig::with_key(ADDRS[i], IsnKey::from_seed(seed.wrapping_mul(2).wrapping_add(i as u64)));
-    c.tcp.syn_retries = 15;
-    c.tcp.timestamps = rng.chance(0.8);
-    c.tcp.sack = rng.chance(0.8);
-    c.tcp.window_scaling = rng.chance(0.8);
-    c.tcp.nodelay = rng.chance(0.3);
-    if rng.chance(0.3) {
-        c.tcp.congestion = trust::tcp::congestion::Algorithm::Cubic;
-    }
-    if rng.chance(0.3) {
-        c.offload.tso_max_payload = rng.range_u64(3_000..=65_000) as usize;
-    }
+    let mut c = trust::sim::random_host(ADDRS[i], seed.wrapping_mul(2).wrapping_add(i as u64), rng);
     if rng.chance(0.25) {
         // A smaller MTU than the link's: the MSS each side offers differs.
         c.mtu = rng.range_u64(576..=1500) as usize;

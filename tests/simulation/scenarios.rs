@@ -9,7 +9,6 @@ use trust::device::sim::{LinkConfig, Rng};
 use trust::sim::Network;
 use trust::sim::apps::{BulkReceiver, BulkSender};
 use trust::stack::{SocketHandle, StackConfig};
-use trust::tcp::isn::IsnKey;
 use trust::tcp::{Shutdown, State};
 use trust::time::Instant;
 
@@ -140,21 +139,8 @@ impl Scenario {
 /// Per-host settings: the sim's short TIME-WAIT, patient retries, and a
 /// random mix of the negotiable options so every combination is run.
 fn host_config(i: usize, seed: u64, rng: &mut Rng) -> StackConfig {
-    let mut c =
-        StackConfig::with_key(ADDRS[i], IsnKey::from_seed(seed.wrapping_mul(2).wrapping_add(i as u64)));
+    let mut c = trust::sim::random_host(ADDRS[i], seed.wrapping_mul(2).wrapping_add(i as u64), rng);
     c.tcp.time_wait = TIME_WAIT;
-    c.tcp.syn_retries = 15;
-    c.tcp.timestamps = rng.chance(0.8);
-    c.tcp.sack = rng.chance(0.8);
-    c.tcp.window_scaling = rng.chance(0.8);
-    c.tcp.nodelay = rng.chance(0.3);
-    if rng.chance(0.3) {
-        c.tcp.congestion = trust::tcp::congestion::Algorithm::Cubic;
-    }
-    if rng.chance(0.3) {
-        // TSO: super-segments, cut by the device or delivered whole.
-        c.offload.tso_max_payload = rng.range_u64(3_000..=65_000) as usize;
-    }
     if rng.chance(0.3) {
         c.tcp.send_buffer = rng.range_u64(8_192..=65_536) as usize;
         c.tcp.recv_buffer = rng.range_u64(8_192..=65_536) as usize;
