@@ -27,6 +27,8 @@ echo "== connection rate"
 cargo bench --bench conn_rate -- "${QUICK[@]}" --markdown "$MD"
 echo "== 10,000 idle connections"
 cargo bench --bench scale -- "${QUICK[@]}" --markdown "$MD"
+echo "== multi-queue TUN, 1 and 2 queues"
+cargo bench --bench multiqueue -- "${QUICK[@]}" --markdown "$MD"
 
 echo
 cat "$MD"

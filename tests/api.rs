@@ -29,6 +29,12 @@ fn misuse_gets_the_right_error_kinds() {
         assert_eq!(TcpListener::bind(&iface, 80).unwrap_err().kind(), ErrorKind::AddrInUse);
         assert_eq!(l.local_addr().unwrap(), "10.102.1.2:80".parse().unwrap());
         assert_eq!(iface.run_once(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::InvalidInput);
+        let no_queues = Interface::open_queues(config("tapi3", 3), 0).err().expect("zero queues");
+        assert_eq!(no_queues.kind(), ErrorKind::InvalidInput);
+        // `tapi1` was not made multi-queue: attaching queues to it fails
+        // and says so.
+        let single = Interface::open_queues(config("tapi1", 1), 2).err().expect("not multi-queue");
+        assert!(single.to_string().contains("multi-queue"), "{single}");
 
         // A listener with nothing pending, in non-blocking mode.
         l.set_nonblocking(true).unwrap();

@@ -31,7 +31,7 @@ pub use self::stream::TcpStream;
 use self::core::{Core, Waiter};
 use crate::device::tun::{Tun, TunConfig};
 use crate::reactor::{Host, Reactor, ReactorConfig, ReactorStats, Shared};
-use crate::stack::{Offload, Stack, StackConfig, Stats};
+use crate::stack::{DeviceQueue, Offload, Stack, StackConfig, Stats};
 use crate::tcp::TcpConfig;
 use crate::wire::TxChecksum;
 
@@ -193,29 +193,72 @@ pub struct Interface {
     stats: Arc<ReactorStats>,
     tun_name: String,
     offload: bool,
+    queue: DeviceQueue,
 }
 
 impl Interface {
     /// Opens (or creates and configures) the TUN device and starts the
     /// reactor on its own thread.
     pub fn open(cfg: Config) -> io::Result<Interface> {
-        Self::start(cfg, false)
+        Self::open_one(cfg, false)
     }
 
     /// Like [`Interface::open`], but the application drives the loop:
     /// [`Interface::run_once`], [`Poll::poll`] and blocking calls do.
     pub fn open_embedded(cfg: Config) -> io::Result<Interface> {
-        Self::start(cfg, true)
+        Self::open_one(cfg, true)
     }
 
-    fn start(cfg: Config, embedded: bool) -> io::Result<Interface> {
+    /// One interface per queue of a multi-queue TUN device
+    /// (`IFF_MULTI_QUEUE`), each with its own engine and its own reactor
+    /// thread: a scale-out for machines with a core per queue. The device
+    /// steers every packet to the queue [`crate::wire::flow::queue`] names
+    /// for its port pair (see [`crate::device::multiqueue`]), so each
+    /// connection lives on one interface:
+    /// - a server binds its listener on every interface (as with
+    ///   `SO_REUSEPORT`) and each accepts the connections of its queue;
+    /// - `connect` on an interface picks a local port whose flow comes back
+    ///   to that interface's queue.
+    ///
+    /// All share the stack address; drop them together (a closed queue
+    /// changes where the kernel steers the others' packets). One queue is
+    /// the same as [`Interface::open`] on a multi-queue device.
+    pub fn open_queues(cfg: Config, queues: usize) -> io::Result<Vec<Interface>> {
+        Self::start_queues(cfg, queues, false)
+    }
+
+    /// [`Interface::open_queues`] with embedded reactors: one application
+    /// thread drives each interface ([`Interface::open_embedded`]).
+    pub fn open_queues_embedded(cfg: Config, queues: usize) -> io::Result<Vec<Interface>> {
+        Self::start_queues(cfg, queues, true)
+    }
+
+    fn start_queues(cfg: Config, queues: usize, embedded: bool) -> io::Result<Vec<Interface>> {
+        let tuns = Tun::open_queues(&Self::tun_config(&cfg), queues)?;
+        let count = tuns.len() as u16;
+        tuns.into_iter()
+            .enumerate()
+            .map(|(i, tun)| Self::start(tun, &cfg, DeviceQueue { index: i as u16, count }, embedded))
+            .collect()
+    }
+
+    /// The device configuration, offloads as `cfg` or `TRUST_OFFLOAD` say.
+    fn tun_config(cfg: &Config) -> TunConfig {
         let mut tun_cfg = cfg.tun.clone();
         tun_cfg.vnet_hdr = match std::env::var("TRUST_OFFLOAD").as_deref() {
             Ok("1") => true,
             Ok("0") => false,
             _ => cfg.offload,
         };
-        let tun = Tun::open(&tun_cfg)?;
+        tun_cfg
+    }
+
+    fn open_one(cfg: Config, embedded: bool) -> io::Result<Interface> {
+        let tun = Tun::open(&Self::tun_config(&cfg))?;
+        Self::start(tun, &cfg, DeviceQueue::default(), embedded)
+    }
+
+    fn start(tun: Tun, cfg: &Config, queue: DeviceQueue, embedded: bool) -> io::Result<Interface> {
         let tun_name = tun.name().to_string();
         let offload = tun.vnet_hdr();
         let mut stack_cfg = StackConfig::new(cfg.addr)?;
@@ -227,8 +270,9 @@ impl Interface {
             stack_cfg.offload =
                 Offload { tso_max_payload: 65535 - 20 - 60, tx_checksum: TxChecksum::Partial };
         }
-        stack_cfg.tcp = cfg.tcp;
+        stack_cfg.tcp = cfg.tcp.clone();
         stack_cfg.max_sockets = cfg.max_sockets;
+        stack_cfg.queue = queue;
         let shared = Shared::new(Core::new(Stack::new(stack_cfg)))?;
         let reactor = Reactor::new(tun, cfg.reactor, shared.clone())?;
         let backend = reactor.backend_name();
@@ -247,7 +291,7 @@ impl Interface {
             (None, Some(thread))
         };
         let inner = Arc::new(Inner { shared, embedded, addr: cfg.addr });
-        Ok(Interface { inner, thread, backend, stats, tun_name, offload })
+        Ok(Interface { inner, thread, backend, stats, tun_name, offload, queue })
     }
 
     /// One turn of the loop, for an embedded interface: sends what is
@@ -292,6 +336,12 @@ impl Interface {
     /// The TUN device's name.
     pub fn tun_name(&self) -> &str {
         &self.tun_name
+    }
+
+    /// The device queue this interface owns (index 0 of 1 unless opened
+    /// with [`Interface::open_queues`]).
+    pub fn queue(&self) -> DeviceQueue {
+        self.queue
     }
 
     /// The reactor backend in use ("io_uring", "epoll", ...).

@@ -1,6 +1,7 @@
 //! Links that carry IP packets to and from the engine.
 //!
 //! - [`gso`]: software segmentation of TSO super-segments;
+//! - [`multiqueue`]: which queue of a multi-queue TUN each packet reaches;
 //! - [`sim`]: a simulated point-to-point link with a virtual clock and
 //!   seeded faults (loss, reordering, duplication, corruption, delay with
 //!   jitter, a bandwidth limit with a drop-tail queue);
@@ -10,6 +11,7 @@
 //!   before each packet (checksum state, TSO super-segments).
 
 pub mod gso;
+pub mod multiqueue;
 pub mod sim;
 pub mod tun;
 pub mod vnet;

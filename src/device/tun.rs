@@ -57,9 +57,10 @@ impl TunConfig {
 
     /// The `ifr_flags` for `TUNSETIFF`: the one place device features are
     /// chosen.
-    fn tun_flags(&self, vnet_hdr: bool) -> libc::c_short {
+    fn tun_flags(&self, vnet_hdr: bool, multi_queue: bool) -> libc::c_short {
         let vnet = if vnet_hdr { IFF_VNET_HDR } else { 0 };
-        (libc::IFF_TUN | libc::IFF_NO_PI | vnet) as libc::c_short
+        let multi = if multi_queue { libc::IFF_MULTI_QUEUE } else { 0 };
+        (libc::IFF_TUN | libc::IFF_NO_PI | vnet | multi) as libc::c_short
     }
 
     /// Checks everything that can be checked without the kernel.
@@ -114,8 +115,36 @@ impl Tun {
     /// [`io::ErrorKind::PermissionDenied`]. A device this call created
     /// vanishes again when it fails, since its only descriptor is closed.
     pub fn open(cfg: &TunConfig) -> io::Result<Tun> {
+        Self::open_queue(cfg, false)
+    }
+
+    /// Opens `queues` queues of one multi-queue device (`IFF_MULTI_QUEUE`),
+    /// each a descriptor of its own, as [`Tun::open`] opens one, and
+    /// attaches the steering program of [`super::multiqueue`]: every
+    /// packet reaches the queue [`crate::wire::flow::queue`] names for its
+    /// port pair. With offloads asked for, either every queue has them or
+    /// none has. An existing device must have been made multi-queue
+    /// (`ip tuntap add mode tun multi_queue`).
+    pub fn open_queues(cfg: &TunConfig, queues: usize) -> io::Result<Vec<Tun>> {
+        if queues == 0 || queues > usize::from(u16::MAX) {
+            return Err(invalid(format!("a TUN device has 1 to 65535 queues, not {queues}")));
+        }
+        let first = Self::open_queue(cfg, true)?;
+        let mut rest = TunConfig { name: first.name.clone(), vnet_hdr: first.vnet_hdr, ..cfg.clone() };
+        rest.host = None;
+        let mut all = vec![first];
+        for _ in 1..queues {
+            let mut tun = Self::open_with(&rest, rest.vnet_hdr, true)?;
+            tun.created = false;
+            all.push(tun);
+        }
+        super::multiqueue::attach_steering(&all[0], &all[0].name)?;
+        Ok(all)
+    }
+
+    fn open_queue(cfg: &TunConfig, multi_queue: bool) -> io::Result<Tun> {
         if cfg.vnet_hdr {
-            match Self::open_with(cfg, true) {
+            match Self::open_with(cfg, true, multi_queue) {
                 Ok(tun) => return Ok(tun),
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
                 Err(e) => {
@@ -124,10 +153,10 @@ impl Tun {
                 }
             }
         }
-        Self::open_with(cfg, false)
+        Self::open_with(cfg, false, multi_queue)
     }
 
-    fn open_with(cfg: &TunConfig, vnet_hdr: bool) -> io::Result<Tun> {
+    fn open_with(cfg: &TunConfig, vnet_hdr: bool, multi_queue: bool) -> io::Result<Tun> {
         cfg.validate()?;
         let created = cfg.name.is_empty() || nix::net::if_::if_nametoindex(cfg.name.as_str()).is_err();
 
@@ -143,7 +172,7 @@ impl Tun {
         let fd = OwnedFd::from(file);
 
         let mut ifr = ifreq(&cfg.name);
-        ifr.ifr_ifru.ifru_flags = cfg.tun_flags(vnet_hdr);
+        ifr.ifr_ifru.ifru_flags = cfg.tun_flags(vnet_hdr, multi_queue);
         // A device whose previous holder has just closed it may still be
         // attached for a moment: io_uring drops the files its requests held
         // in a kernel worker after the ring is closed. Retry EBUSY briefly

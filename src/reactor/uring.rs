@@ -161,10 +161,10 @@ impl Uring {
         tun: Tun,
         wake_fd: RawFd,
         multishot: bool,
-        spin: std::time::Duration,
+        cfg: &super::ReactorConfig,
     ) -> Result<Uring, (io::Error, Tun)> {
         let size = packet_buffer_size(&tun);
-        match Self::build_ring(size) {
+        match Self::build_ring(size, cfg.sqpoll) {
             Ok((ring, rx)) => {
                 let tx = TxPool {
                     data: vec![0; size * TX_BUFFERS],
@@ -185,15 +185,20 @@ impl Uring {
                     timer: None,
                     timespec: Box::new(Timespec::new()),
                     error: None,
-                    spin,
+                    spin: cfg.spin,
                 })
             }
             Err(e) => Err((e, tun)),
         }
     }
 
-    fn build_ring(size: usize) -> io::Result<(IoUring, BufRing)> {
-        let ring = IoUring::builder().setup_cqsize(CQ_ENTRIES).build(SQ_ENTRIES)?;
+    fn build_ring(size: usize, sqpoll: Option<std::time::Duration>) -> io::Result<(IoUring, BufRing)> {
+        let mut builder = IoUring::builder();
+        builder.setup_cqsize(CQ_ENTRIES);
+        if let Some(idle) = sqpoll {
+            builder.setup_sqpoll(u32::try_from(idle.as_millis()).unwrap_or(u32::MAX).max(1));
+        }
+        let ring = builder.build(SQ_ENTRIES)?;
         let rx = BufRing::new(size)?;
         // SAFETY: `rx.entries` is a page-aligned allocation of RX_BUFFERS
         // entries that lives in the backend beside the ring; Drop

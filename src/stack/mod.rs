@@ -71,6 +71,31 @@ pub struct StackConfig {
     /// Most resets and ICMP replies waiting to be sent (default 1024);
     /// beyond it they are dropped and counted.
     pub control_queue: usize,
+    /// On a multi-queue device, the queue this engine owns (default: the
+    /// only one). Ephemeral ports for `connect` are then picked so that
+    /// [`crate::wire::flow::queue`] brings the connection's packets back
+    /// to this queue.
+    pub queue: DeviceQueue,
+}
+
+/// Queue `index` of a device with `count` queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceQueue {
+    pub index: u16,
+    pub count: u16,
+}
+
+impl Default for DeviceQueue {
+    fn default() -> DeviceQueue {
+        DeviceQueue { index: 0, count: 1 }
+    }
+}
+
+impl DeviceQueue {
+    /// Whether the flow between these ports arrives on this queue.
+    pub fn carries(self, local_port: u16, remote_port: u16) -> bool {
+        self.count <= 1 || crate::wire::flow::queue(local_port, remote_port, self.count) == self.index
+    }
 }
 
 impl StackConfig {
@@ -91,6 +116,7 @@ impl StackConfig {
             max_sockets: 65536,
             ephemeral_ports: (49152, 65535),
             control_queue: 1024,
+            queue: DeviceQueue::default(),
         }
     }
 }
@@ -280,7 +306,8 @@ impl Stack {
         Ok(())
     }
 
-    /// An ephemeral port free for `remote` (or for listening).
+    /// An ephemeral port free for `remote` (or for listening), whose flow
+    /// to `remote` arrives on this engine's device queue.
     fn free_port(&mut self, remote: Option<SocketAddrV4>) -> Result<u16, Error> {
         let (lo, hi) = self.cfg.ephemeral_ports;
         let span = u32::from(hi.saturating_sub(lo)) + 1;
@@ -292,7 +319,10 @@ impl Stack {
             }
             let local = SocketAddrV4::new(self.cfg.addr, port);
             let taken = match remote {
-                Some(remote) => self.connections.contains_key(&FourTuple { local, remote }),
+                Some(remote) => {
+                    !self.cfg.queue.carries(port, remote.port())
+                        || self.connections.contains_key(&FourTuple { local, remote })
+                }
                 None => false,
             };
             if !taken {

@@ -1,5 +1,6 @@
 //! Packets on the wire: IPv4, TCP and ICMP echo, parsed from and written to
-//! byte slices.
+//! byte slices, and the flow hash that spreads TCP flows over device queues
+//! ([`flow`]).
 //!
 //! Parsing builds on `etherparse`'s zero-copy header slices and adds what the
 //! stack needs on top: header checksum checks (RFC 791, RFC 9293 §3.1), the
@@ -15,6 +16,7 @@
 //! the stack drops them (TCP peers use path-MTU discovery with DF set).
 
 pub mod checksum;
+pub mod flow;
 pub mod icmp;
 pub mod ipv4;
 pub mod tcp;

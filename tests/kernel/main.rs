@@ -16,5 +16,6 @@ mod close;
 mod errors;
 mod lossy;
 mod many;
+mod multiqueue;
 mod poll;
 mod smoke;

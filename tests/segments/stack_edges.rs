@@ -4,6 +4,8 @@
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 
+use trust::stack::DeviceQueue;
+
 use crate::harness::*;
 
 fn established() -> Harness {
@@ -192,6 +194,28 @@ fn ephemeral_ports_run_out_and_come_back() {
     assert_eq!(h.stack.connect(ms(20), peer), Err(Error::AddrNotAvailable));
     h.drain();
     assert_eq!(h.recv_all(20).len(), 1, "one SYN");
+}
+
+/// An engine that owns one queue of a multi-queue device connects only
+/// from ports whose flow the device steers back to that queue, and runs
+/// out when those are taken, not when the range is.
+#[test]
+fn ephemeral_ports_of_one_device_queue() {
+    let mut sc = StackConfig::with_key(OUR_IP, IsnKey::from_seed(1));
+    sc.tcp = simple();
+    sc.ephemeral_ports = (50000, 50063);
+    sc.queue = DeviceQueue { index: 1, count: 3 };
+    let mut h = Harness::with_stack(sc);
+    let peer = SocketAddrV4::new(PEER_IP, 80);
+    let ours = (50000..=50063u16).filter(|&p| trust::wire::flow::queue(p, 80, 3) == 1).count();
+    assert!(ours > 5 && ours < 40, "{ours} ports of 64 on queue 1");
+    for _ in 0..ours {
+        let c = h.stack.connect(ms(0), peer).expect("a free port of this queue");
+        let port = h.stack.addresses(c).unwrap().local.port();
+        assert_eq!(trust::wire::flow::queue(port, 80, 3), 1, "port {port}");
+        assert!(DeviceQueue { index: 1, count: 3 }.carries(port, 80));
+    }
+    assert_eq!(h.stack.connect(ms(0), peer), Err(Error::AddrNotAvailable));
 }
 
 #[test]
