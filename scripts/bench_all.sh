@@ -21,8 +21,11 @@ mkdir -p "$OUT"
 
 echo "== throughput (trust over TUN, kernel over veth with and without offloads, smoltcp over TUN)"
 cargo bench --bench tun_throughput -- "${QUICK[@]}" --markdown "$MD"
-echo "== echo latency (trust against kernel TCP)"
+echo "== echo latency (trust against kernel TCP), unpinned, then on one CPU, then on two"
 cargo run --release --example latency -- "${QUICK[@]}" --out "$OUT" --markdown "$MD"
+for pin in same split; do
+    cargo run --release --example latency -- "${QUICK[@]}" --pin "$pin" --out "$OUT/latency-$pin" --markdown "$MD"
+done
 echo "== connection rate"
 cargo bench --bench conn_rate -- "${QUICK[@]}" --markdown "$MD"
 echo "== 10,000 idle connections"

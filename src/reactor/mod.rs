@@ -183,7 +183,8 @@ impl<H: Host> Shared<H> {
 pub struct ReactorConfig {
     pub backend: BackendKind,
     /// Before sleeping for completions, poll the io_uring completion queue
-    /// for up to this long (zero, the default: sleep at once). Spinning
+    /// for up to this long, yielding the CPU between looks (zero, the
+    /// default: sleep at once). Spinning
     /// trades a core for the wake-up cost (about 20 µs across CPUs here) on
     /// the request path. The epoll backend ignores it.
     pub spin: std::time::Duration,
