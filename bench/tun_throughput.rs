@@ -64,7 +64,7 @@ pub struct Opts {
 
 impl Default for Opts {
     fn default() -> Opts {
-        Opts { bytes: 1 << 30, runs: 3, buffer: 1 << 20, only: None, markdown: None, strict: false }
+        Opts { bytes: 1 << 30, runs: 5, buffer: 1 << 20, only: None, markdown: None, strict: false }
     }
 }
 

@@ -192,13 +192,30 @@ impl Uring {
         }
     }
 
+    /// The ring, with `IORING_SETUP_COOP_TASKRUN` (and `TASKRUN_FLAG`) where
+    /// the kernel has them (5.19+): a completion that arrives while the
+    /// reactor runs in user space no longer interrupts it with an
+    /// inter-processor interrupt, but is posted at its next system call.
+    /// That takes the IPI off the kernel's sending path (every TUN packet
+    /// to us woke our task with one). Measured in issue 5: reactor-thread
+    /// receive +20-30 %, send +12-17 %; spinning echo p50 44 -> 24 µs with
+    /// server and client on different CPUs.
     fn build_ring(size: usize, sqpoll: Option<std::time::Duration>) -> io::Result<(IoUring, BufRing)> {
-        let mut builder = IoUring::builder();
-        builder.setup_cqsize(CQ_ENTRIES);
-        if let Some(idle) = sqpoll {
-            builder.setup_sqpoll(u32::try_from(idle.as_millis()).unwrap_or(u32::MAX).max(1));
-        }
-        let ring = builder.build(SQ_ENTRIES)?;
+        let build = |coop: bool| {
+            let mut builder = IoUring::builder();
+            builder.setup_cqsize(CQ_ENTRIES);
+            if coop {
+                builder.setup_coop_taskrun().setup_taskrun_flag();
+            }
+            if let Some(idle) = sqpoll {
+                builder.setup_sqpoll(u32::try_from(idle.as_millis()).unwrap_or(u32::MAX).max(1));
+            }
+            builder.build(SQ_ENTRIES)
+        };
+        let ring = match build(true) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => build(false)?,
+            r => r?,
+        };
         let rx = BufRing::new(size)?;
         // SAFETY: `rx.entries` is a page-aligned allocation of RX_BUFFERS
         // entries that lives in the backend beside the ring; Drop

@@ -406,7 +406,7 @@ impl Connection {
         // MSS less options (RFC 1122 §4.2.3.2, RFC 5681 §4.2).
         let largest = (payload.len() as u32).min(self.rcv.mss - self.option_overhead());
         self.rcv.seg_size = self.rcv.seg_size.max(largest);
-        let accepted = self.rcv.buf.write_at(offset, payload);
+        let accepted = self.rcv.buf.write_within(offset, payload, self.offered_window() as usize);
         self.rcv.nxt = self.rcv.nxt.add_len(accepted.advanced);
         if self.rcv.shut {
             self.rcv.buf.discard_readable();

@@ -65,7 +65,7 @@ impl RecvBuffer {
 
     /// Room beyond the in-order point: the largest window we may offer.
     pub fn window(&self) -> usize {
-        self.capacity - self.readable()
+        self.capacity.saturating_sub(self.readable())
     }
 
     /// Stream offset one past the last in-order byte.
@@ -87,7 +87,18 @@ impl RecvBuffer {
     /// clipped to the window. Bytes already held are written again with the
     /// same stream positions, so overlap never duplicates or reorders data.
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Accepted {
-        let window = self.window();
+        self.write_within(offset, data, 0)
+    }
+
+    /// [`RecvBuffer::write_at`], taking bytes up to `offered` past the
+    /// in-order point even where that passes the capacity. A window scaled
+    /// and rounded up to whole units (RFC 7323 §2.4) can offer a few bytes
+    /// more than the buffer has free, and what was offered must be taken:
+    /// the peer counts it as sent, and if it were dropped the peer's later
+    /// ACKs would carry a sequence number beyond our window and be
+    /// discarded, until both ends have backed off into a stall.
+    pub fn write_within(&mut self, offset: usize, data: &[u8], offered: usize) -> Accepted {
+        let window = self.window().max(offered);
         if offset >= window || data.is_empty() {
             return Accepted { advanced: 0, stored: data.is_empty() };
         }
@@ -97,7 +108,7 @@ impl RecvBuffer {
         if offset > 0 && !self.out_of_order.insert(start, end) {
             return Accepted { advanced: 0, stored: false };
         }
-        self.reserve(end);
+        self.reserve(end, window);
         let ring = self.storage.len();
         let at = (start % ring as u64) as usize;
         let first = data.len().min(ring - at);
@@ -131,13 +142,16 @@ impl RecvBuffer {
     /// Grows the ring so that it can hold every byte up to stream offset
     /// `end` (which lies within the capacity past `read_offset`), moving
     /// the bytes it may hold to their places in the larger ring.
-    fn reserve(&mut self, end: u64) {
+    fn reserve(&mut self, end: u64, window: usize) {
         let ring = self.storage.len();
         let needed = (end - self.read_offset) as usize;
         if needed <= ring {
             return;
         }
-        let new_len = needed.max(ring * 2).max(super::send_buffer::INITIAL_RING).min(self.capacity);
+        let new_len = needed
+            .max(ring * 2)
+            .max(super::send_buffer::INITIAL_RING)
+            .min(self.capacity.max(self.readable() + window));
         let mut grown = vec![0u8; new_len];
         if ring > 0 {
             // Every byte the old ring can hold lies in

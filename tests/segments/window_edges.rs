@@ -86,6 +86,50 @@ fn no_tiny_window_updates_after_a_full_buffer_with_scaling() {
 }
 
 #[test]
+fn a_scaled_window_takes_all_it_offers() {
+    // With a scale of 3 and an unread buffer, holding the right edge after
+    // a segment whose length is not a multiple of 8 rounds the window up
+    // (RFC 7323 §2.4): it then offers up to 7 bytes more than the buffer
+    // has free. Those bytes must be taken when they come. Dropping them,
+    // although offered, makes the peer count them as sent; its pure ACKs
+    // then carry a sequence number beyond our window and are discarded,
+    // and with loss both ends back off until the connection stalls (seen
+    // with Linux as the peer under 5 % loss).
+    let mut h = Harness::passive(TcpConfig::default(), PeerOpts { ws: Some(7), ..PeerOpts::plain() });
+    let cap = TcpConfig::default().recv_buffer;
+    let (mut off, mut t) = (0usize, 200u64);
+    let mut over = None;
+    for len in [100usize, 7, 1000, 3, 1448, 13].into_iter().cycle().take(2000) {
+        h.send_at(t, seg().seq(h.r(1 + off as u32)).ack(h.l(1)).data(off, len));
+        off += len;
+        let acks = h.recv_all(t + 50);
+        t += 100;
+        if let Some(last) = acks.last() {
+            let offered = (u32::from(last.window) << 3) as usize;
+            if offered > cap - off {
+                over = Some(offered);
+                break;
+            }
+        }
+    }
+    let offered = over.expect("the rounded-up window offered more than the free space");
+    assert!(offered - (cap - off) < 8, "more than a unit over: {offered} offered, {} free", cap - off);
+    // The peer fills exactly what was offered.
+    let mut got = Vec::new();
+    let mut at = off;
+    while at < off + offered {
+        let len = (off + offered - at).min(1448);
+        h.send_at(t, seg().seq(h.r(1 + at as u32)).ack(h.l(1)).data(at, len));
+        got.extend(h.recv_all(t));
+        at += len;
+    }
+    got.extend(h.recv_all(t + 50));
+    let last = got.last().expect("an ACK");
+    assert_eq!(last.ack, h.r(1 + (off + offered) as u32), "every offered byte taken: {got:?}");
+    assert_eq!(h.read_max(t + 100, off + offered), pattern(0, off + offered));
+}
+
+#[test]
 fn segment_overrunning_the_buffer_is_trimmed_and_the_rest_comes_later() {
     // RFC 9293 §3.10.7.4: text beyond the window is trimmed off; the peer
     // retransmits it once the window opens. Nothing is lost or doubled.
