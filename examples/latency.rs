@@ -67,6 +67,7 @@ FLAGS:
                           split: servers on CPU 1, clients on CPU 0
     --markdown FILE       also append the table to FILE, as Markdown
     --quick               one run of 2000 round trips (a smoke run)
+    --trust-only          leave kernel TCP out (to profile trust alone)
     -h, --help            print this help
 
 Needs root: it creates network namespaces (removed again at the end, on
@@ -86,6 +87,8 @@ struct Opts {
     spin: Duration,
     runs: usize,
     pin: Placement,
+    /// Leave kernel TCP out (for profiling trust alone).
+    trust_only: bool,
 }
 
 /// Where the server and client threads run.
@@ -130,6 +133,7 @@ fn parse() -> Result<Option<Opts>, String> {
         spin: Duration::from_micros(50),
         runs: 5,
         pin: Placement::Any,
+        trust_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -157,6 +161,7 @@ fn parse() -> Result<Option<Opts>, String> {
                 o.count = 2_000;
                 o.runs = 1;
             }
+            "--trust-only" => o.trust_only = true,
             "--bench" => {} // under `cargo bench`
             other => return Err(format!("unknown flag {other}")),
         }
@@ -362,6 +367,9 @@ fn main() -> std::process::ExitCode {
         modes.push(Some(o.spin));
     }
     modes.push(None);
+    if o.trust_only {
+        modes.pop();
+    }
     let mut series: Vec<Series> = modes
         .iter()
         .map(|m| {
@@ -384,6 +392,12 @@ fn main() -> std::process::ExitCode {
         println!("run {}: p50 µs: {}", run + 1, p50s.join(", "));
     }
 
+    if o.trust_only {
+        for s in &series {
+            println!("{}: p50 {:.1} µs, p99 {:.1} µs (medians)", s.name, s.median(0.5), s.median(0.99));
+        }
+        return std::process::ExitCode::SUCCESS;
+    }
     let Some((kernel, trusts)) = series.split_last() else { unreachable!("the kernel runs last") };
     let width = 24;
     let header: String = QUANTILES.iter().map(|(n, _)| format!("{n:>20}")).collect();

@@ -152,6 +152,11 @@ pub struct Uring {
     error: Option<io::Error>,
     /// How long `wait` polls the completion queue before sleeping.
     spin: std::time::Duration,
+    /// Requests in flight whose completion says nothing new (TUN writes
+    /// and timer updates, which complete inline during the submit): a wait
+    /// asks for one completion more than these, so that the writes it
+    /// submits do not end it at once and cost a second `io_uring_enter`.
+    quiet: usize,
 }
 
 impl Uring {
@@ -186,6 +191,7 @@ impl Uring {
                     timespec: Box::new(Timespec::new()),
                     error: None,
                     spin: cfg.spin,
+                    quiet: 0,
                 })
             }
             Err(e) => Err((e, tun)),
@@ -292,6 +298,9 @@ impl Uring {
         // SAFETY: the kernel copies the timespec when it prepares the SQE,
         // during the submit; it is boxed here for the backend's life anyway.
         unsafe { self.push(entry)? };
+        if self.timer.is_some() {
+            self.quiet += 1;
+        }
         self.timer = Some(at);
         Ok(())
     }
@@ -321,7 +330,11 @@ impl Uring {
                         read_failed(&mut self.multishot, &mut self.error, -res);
                     }
                 }
-                UD_TX => self.tx.free.push((ud & 0xffff) as u16),
+                UD_TX => {
+                    self.tx.free.push((ud & 0xffff) as u16);
+                    self.quiet = self.quiet.saturating_sub(1);
+                }
+                UD_TIMER_UPDATE => self.quiet = self.quiet.saturating_sub(1),
                 UD_TIMER => self.timer = None,
                 UD_WAKE => self.wake_armed = false,
                 _ => {} // TIMEOUT_UPDATE and cancel results need nothing.
@@ -346,7 +359,7 @@ impl Uring {
         self.ring.submit()?;
         let until = std::time::Instant::now() + self.spin;
         loop {
-            if !self.ring.completion().is_empty() {
+            if self.ring.completion().len() > self.quiet {
                 return Ok(true);
             }
             if std::time::Instant::now() >= until {
@@ -383,6 +396,9 @@ impl Backend for Uring {
         let mut want = usize::from(!expired && self.received.is_empty());
         if want == 1 && !self.spin.is_zero() {
             want = usize::from(!self.spin_for_completions()?);
+        }
+        if want == 1 {
+            want += self.quiet;
         }
         loop {
             match self.ring.submit_and_wait(want) {
@@ -426,6 +442,8 @@ impl Backend for Uring {
         // completion returns it, and the pool lives as long as the backend.
         if unsafe { self.push(entry) }.is_err() {
             self.tx.free.push(i);
+        } else {
+            self.quiet += 1;
         }
     }
 
