@@ -342,6 +342,18 @@ fn trust_child(count: usize, buffer: usize) -> TrustResult {
         drop(streams);
         if !iface.drain(Duration::from_secs(10)).unwrap_or(false) {
             eprintln!("trust: connections still finishing after 10 s; dropping the interface resets them");
+            {
+                // Which states hold them up, and what the device dropped.
+                let conns = iface.describe_connections();
+                let mut states = std::collections::BTreeMap::new();
+                for c in &conns {
+                    *states.entry(c.split_whitespace().nth(3).unwrap_or("?").to_string()).or_insert(0) += 1;
+                }
+                eprintln!("{} left: {states:?}; TUN tx dropped {}", conns.len(), tx_dropped("scale0"));
+                if let Some(c) = conns.iter().find(|c| !c.contains("TimeWait")) {
+                    eprintln!("e.g. {c}");
+                }
+            }
         }
         r
     })

@@ -130,6 +130,9 @@ fn new_device_is_configured_and_carries_packets_both_ways() {
     let show = ns.exec(&["ip", "-4", "addr", "show", "tuntest0"]);
     assert!(show.contains("inet 10.66.0.1/24"), "{show}");
     assert!(is_up(&show), "{show}");
+    // The kernel's queue towards us is longer than the TUN default (500).
+    let link = ns.exec(&["ip", "link", "show", "tuntest0"]);
+    assert!(link.contains("qlen 4096"), "{link}");
 
     send_udp(&ns, (stack, 9), 1);
     let udp = read_until(&tun, Instant::now() + WAIT, |p| dst(p) == stack)
@@ -154,6 +157,8 @@ fn persistent_configured_device_is_used_as_it_is() {
     assert!(show.contains("inet 10.67.0.1/24"), "{show}");
     assert!(!show.contains("10.68."), "{show}");
     assert!(is_up(&show), "brought up: {show}");
+    let link = ns.exec(&["ip", "link", "show", "tunpers0"]);
+    assert!(link.contains("qlen 500"), "an already configured device keeps its queue length: {link}");
 
     // A second descriptor on a single-queue device is refused, plainly.
     let cfg = TunConfig::new("tunpers0");

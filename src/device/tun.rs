@@ -42,6 +42,12 @@ pub struct TunConfig {
     pub mtu: Option<usize>,
     /// The kernel side's IPv4 address and prefix length.
     pub host: Option<(Ipv4Addr, u8)>,
+    /// How many packets the kernel queues for us before it drops
+    /// (`txqueuelen`, `SIOCSIFTXQLEN`), set when we configure the device.
+    /// The TUN default is 500, which a burst of ACKs from thousands of
+    /// connections closing at once overflows (every drop then costs a
+    /// retransmission timeout); default 4096.
+    pub tx_queue_len: Option<usize>,
     /// Ask for offloads: `IFF_VNET_HDR` (a virtio-net header before every
     /// packet, [`super::vnet`]) and `TUNSETOFFLOAD` (checksums, TSO). If
     /// the kernel refuses, the device opens without them ([`Tun::vnet_hdr`]
@@ -52,7 +58,7 @@ pub struct TunConfig {
 impl TunConfig {
     /// A device named `name`, with the kernel's MTU and no address.
     pub fn new(name: &str) -> TunConfig {
-        TunConfig { name: name.to_string(), mtu: None, host: None, vnet_hdr: false }
+        TunConfig { name: name.to_string(), mtu: None, host: None, tx_queue_len: Some(4096), vnet_hdr: false }
     }
 
     /// The `ifr_flags` for `TUNSETIFF`: the one place device features are
@@ -77,6 +83,9 @@ impl TunConfig {
         }
         if let Some(mtu) = self.mtu {
             libc::c_int::try_from(mtu).map_err(|_| invalid(format!("MTU {mtu} is too large")))?;
+        }
+        if let Some(len) = self.tx_queue_len {
+            libc::c_int::try_from(len).map_err(|_| invalid(format!("queue length {len} is too large")))?;
         }
         Ok(())
     }
@@ -107,7 +116,8 @@ impl Tun {
     ///
     /// If the interface already has an IPv4 address it is used as it is
     /// (only brought up). Otherwise `cfg.host` is set (`SIOCSIFADDR`, then
-    /// `SIOCSIFNETMASK`), then `cfg.mtu` (`SIOCSIFMTU`), and the interface
+    /// `SIOCSIFNETMASK`), then `cfg.mtu` (`SIOCSIFMTU`) and
+    /// `cfg.tx_queue_len` (`SIOCSIFTXQLEN`), and the interface
     /// is brought up (`SIOCGIFFLAGS`, `SIOCSIFFLAGS |= IFF_UP`). The MTU is
     /// then read back (`SIOCGIFMTU`).
     ///
@@ -202,6 +212,13 @@ impl Tun {
                 // Cannot fail: `validate` checked that the MTU fits.
                 ifr.ifr_ifru.ifru_mtu = libc::c_int::try_from(mtu).unwrap_or(libc::c_int::MAX);
                 ctl.ioctl(libc::SIOCSIFMTU, &format!("SIOCSIFMTU {mtu}"), &mut ifr)?;
+            }
+            if let Some(len) = cfg.tx_queue_len {
+                let mut ifr = ifreq(&name);
+                // `ifr_qlen` shares the union's `int` with `ifru_mtu`;
+                // `validate` checked that the length fits.
+                ifr.ifr_ifru.ifru_mtu = libc::c_int::try_from(len).unwrap_or(libc::c_int::MAX);
+                ctl.ioctl(libc::SIOCSIFTXQLEN, &format!("SIOCSIFTXQLEN {len}"), &mut ifr)?;
             }
         }
         ctl.bring_up()?;
