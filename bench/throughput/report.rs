@@ -98,6 +98,9 @@ pub struct Results {
     cpu: Vec<(Case, Dir, f64)>,
 }
 
+/// How many times smoltcp's throughput trust must reach (issue 5).
+const TARGET_VS_SMOLTCP: f64 = 2.0;
+
 /// Min, median and max Gbit/s of one case in one direction.
 #[derive(Clone, Copy)]
 struct Stats {
@@ -106,8 +109,8 @@ struct Stats {
     max: f64,
 }
 
-/// The outcome against issue 4's target: trust at or above smoltcp in both
-/// directions, by median.
+/// The outcome against issue 5's target: trust at least twice smoltcp in
+/// both directions, by median (issue 4 asked for at least smoltcp).
 pub struct Verdict {
     pub lines: Vec<String>,
     pub missed: bool,
@@ -196,11 +199,15 @@ impl Results {
             };
             let ratio = t.median / s.median;
             let mode = if mode == Case::Trust { "embedded" } else { "reactor thread" };
-            if ratio < 1.0 {
+            if ratio < TARGET_VS_SMOLTCP {
                 v.missed = true;
-                v.lines.push(format!("TARGET MISSED: trust ({mode}) {verb} below smoltcp ({ratio:.2}×)"));
+                v.lines.push(format!(
+                    "TARGET MISSED: trust ({mode}) {verb} at {ratio:.2}× smoltcp (target ≥ {TARGET_VS_SMOLTCP}×)"
+                ));
             } else {
-                v.lines.push(format!("target met: trust ({mode}) {verb} at or above smoltcp ({ratio:.2}×)"));
+                v.lines.push(format!(
+                    "target met: trust ({mode}) {verb} at {ratio:.2}× smoltcp (target ≥ {TARGET_VS_SMOLTCP}×)"
+                ));
             }
         }
         v
