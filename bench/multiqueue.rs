@@ -21,6 +21,8 @@
 #[path = "../examples/support/echo.rs"]
 #[allow(dead_code)]
 mod echo;
+#[path = "../examples/support/measure.rs"]
+mod measure;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -85,14 +87,7 @@ struct Flow {
 fn stream_through(addr: SocketAddr, conns: usize, bytes: u64) -> Duration {
     let flows: Vec<Flow> = (0..conns)
         .map(|_| {
-            let sock = (0..200)
-                .find_map(|_| {
-                    TcpStream::connect(addr).ok().or_else(|| {
-                        std::thread::sleep(Duration::from_millis(20));
-                        None
-                    })
-                })
-                .unwrap_or_else(|| panic!("no echo server at {addr}"));
+            let sock = measure::connect_retry(addr);
             sock.set_nonblocking(true).unwrap();
             Flow { sock, sent: 0, got: 0 }
         })
@@ -224,12 +219,6 @@ fn gbits(bytes: u64, d: Duration) -> f64 {
     bytes as f64 * 8.0 / d.as_secs_f64() / 1e9
 }
 
-/// (min, median, max).
-fn spread(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[0], v[v.len() / 2], v[v.len() - 1])
-}
-
 fn main() {
     let o = parse();
     let total = o.bytes * o.conns as u64;
@@ -258,7 +247,8 @@ fn main() {
                 .join(", ")
         );
     }
-    let stats: Vec<(f64, f64, f64)> = figures.iter_mut().map(|f| spread(f)).collect();
+    let stats: Vec<(f64, f64, f64)> =
+        figures.iter_mut().map(|f| measure::spread(f).expect("at least one run")).collect();
     let mut table = String::from("| server | min | median | max (Gbit/s echoed) |\n|---|---|---|---|\n");
     for (name, (lo, med, hi)) in names.iter().zip(&stats) {
         table += &format!("| {name} | {lo:.2} | {med:.2} | {hi:.2} |\n");
@@ -282,11 +272,6 @@ fn main() {
             o.bytes >> 20,
             o.runs
         );
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(file)
-            .and_then(|mut f| f.write_all(md.as_bytes()))
-            .unwrap_or_else(|e| panic!("cannot append to {file}: {e}"));
+        measure::append_markdown(file, &md).unwrap_or_else(|e| panic!("cannot append to {file}: {e}"));
     }
 }

@@ -27,6 +27,9 @@
 //! table, with the machine and date, as Markdown; `--strict` exits non-zero
 //! when the target is missed. Needs root (namespaces, TUN) and `ethtool`.
 
+#[path = "../examples/support/measure.rs"]
+#[allow(dead_code)]
+mod measure;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -351,12 +354,7 @@ fn main() {
     }
     if let Some(file) = &o.markdown {
         let md = table.markdown(&o, &verdict.lines, &cpu, (&load_before, &load_after));
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(file)
-            .and_then(|mut f| f.write_all(md.as_bytes()))
-            .unwrap_or_else(|e| panic!("cannot append to {file}: {e}"));
+        measure::append_markdown(file, &md).unwrap_or_else(|e| panic!("cannot append to {file}: {e}"));
         println!("Markdown table appended to {file}");
     }
     if o.strict && verdict.missed {

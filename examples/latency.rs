@@ -23,6 +23,8 @@
 #[path = "support/echo.rs"]
 #[allow(dead_code)]
 mod echo;
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -30,7 +32,7 @@ mod netns;
 mod plot;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -196,14 +198,7 @@ fn remember(ns: &netns::Netns) {
 /// One connection's round trips, closed loop or at `rate`.
 fn client(addr: SocketAddr, o: &Opts) -> Histogram<u64> {
     o.pin.pin(false);
-    let mut s = (0..200)
-        .find_map(|_| {
-            TcpStream::connect(addr).ok().or_else(|| {
-                std::thread::sleep(Duration::from_millis(20));
-                None
-            })
-        })
-        .unwrap_or_else(|| panic!("no echo server at {addr}"));
+    let mut s = measure::connect_retry(addr);
     s.set_nodelay(true).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let msg: Vec<u8> = (0..o.size).map(|i| i as u8).collect();
@@ -308,13 +303,20 @@ const QUANTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), 
 /// One server's runs: each run's histogram, and all merged.
 struct Series {
     name: String,
+    /// Where its merged distribution is written, in `--out`.
+    hgrm: &'static str,
     runs: Vec<Histogram<u64>>,
     all: Histogram<u64>,
 }
 
 impl Series {
-    fn new(name: String) -> Series {
-        Series { name, runs: Vec::new(), all: Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap() }
+    fn new(name: String, hgrm: &'static str) -> Series {
+        Series {
+            name,
+            hgrm,
+            runs: Vec::new(),
+            all: Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
+        }
     }
 
     fn add(&mut self, h: Histogram<u64>) {
@@ -325,8 +327,7 @@ impl Series {
     /// (min, median, max) over the runs of quantile `q`, in µs.
     fn spread(&self, q: f64) -> (f64, f64, f64) {
         let mut v: Vec<f64> = self.runs.iter().map(|h| micros(h, q)).collect();
-        v.sort_by(f64::total_cmp);
-        (v[0], v[v.len() / 2], v[v.len() - 1])
+        measure::spread(&mut v).expect("at least one run")
     }
 
     fn median(&self, q: f64) -> f64 {
@@ -366,18 +367,15 @@ fn main() -> std::process::ExitCode {
     if !o.spin.is_zero() {
         modes.push(Some(o.spin));
     }
-    modes.push(None);
-    if o.trust_only {
-        modes.pop();
+    if !o.trust_only {
+        modes.push(None);
     }
     let mut series: Vec<Series> = modes
         .iter()
-        .map(|m| {
-            Series::new(match m {
-                Some(d) if d.is_zero() => "trust".into(),
-                Some(d) => format!("trust, spin {} µs", d.as_micros()),
-                None => "kernel TCP (veth)".into(),
-            })
+        .map(|m| match m {
+            Some(d) if d.is_zero() => Series::new("trust".into(), "latency-trust.hgrm"),
+            Some(d) => Series::new(format!("trust, spin {} µs", d.as_micros()), "latency-trust-spin.hgrm"),
+            None => Series::new("kernel TCP (veth)".into(), "latency-kernel.hgrm"),
         })
         .collect();
     for run in 0..o.runs {
@@ -437,19 +435,8 @@ fn main() -> std::process::ExitCode {
     }
 
     let out = std::path::Path::new(&o.out);
-    let file_of = |s: &Series| {
-        if s.name.starts_with("kernel") {
-            "latency-kernel.hgrm".to_string()
-        } else if s.name == "trust" {
-            "latency-trust.hgrm".to_string()
-        } else {
-            "latency-trust-spin.hgrm".to_string()
-        }
-    };
     let written = std::fs::create_dir_all(out)
-        .and_then(|()| {
-            series.iter().try_for_each(|s| std::fs::write(out.join(file_of(s)), plot::hgrm(&s.all)))
-        })
+        .and_then(|()| series.iter().try_for_each(|s| std::fs::write(out.join(s.hgrm), plot::hgrm(&s.all))))
         .and_then(|()| {
             let title = format!("echo round trip, {} bytes, {mode}, {}", o.size, o.pin.name());
             let curves: Vec<(&str, &Histogram<u64>)> =
@@ -480,12 +467,7 @@ fn main() -> std::process::ExitCode {
             md += &format!("| {} | {} |\n", s.name, cells.join(" | "));
         }
         md += &format!("\n{}. Plot: `{}/latency.svg`.\n\n", verdicts.join("; "), out.display());
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(md.as_bytes()));
-        if let Err(e) = appended {
+        if let Err(e) = measure::append_markdown(path, &md) {
             eprintln!("latency: writing {path}: {e}");
             return std::process::ExitCode::FAILURE;
         }

@@ -146,13 +146,8 @@ impl Results {
     fn stats(&self, bytes: u64, case: Case, dir: Dir) -> Option<Stats> {
         let mut rates: Vec<f64> =
             self.runs.iter().filter(|r| r.0 == case && r.1 == dir).map(|r| gbits(bytes, r.2)).collect();
-        rates.sort_by(f64::total_cmp);
-        let median = match rates.len() {
-            0 => return None,
-            n if n % 2 == 1 => rates[n / 2],
-            n => (rates[n / 2 - 1] + rates[n / 2]) / 2.0,
-        };
-        Some(Stats { min: rates[0], median, max: rates[rates.len() - 1] })
+        let (min, median, max) = crate::measure::spread(&mut rates)?;
+        Some(Stats { min, median, max })
     }
 
     /// trust's better mode in `dir`, by median.

@@ -27,6 +27,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
+use super::tun::{Tun, step_error};
 use crate::wire::flow::FLOW_HASH_MULTIPLIER;
 
 /// `TUNSETSTEERINGEBPF` (`_IOR('T', 224, int)`), from
@@ -100,7 +101,7 @@ struct ProgLoadAttr {
 
 /// Loads the steering program and attaches it to the device behind
 /// `queue` (any one of its queue descriptors).
-pub fn attach_steering(queue: &impl AsRawFd, device: &str) -> io::Result<()> {
+pub fn attach_steering(queue: &Tun) -> io::Result<()> {
     let license = c"GPL";
     let mut log = vec![0u8; 4096];
     let attr = ProgLoadAttr {
@@ -125,15 +126,13 @@ pub fn attach_steering(queue: &impl AsRawFd, device: &str) -> io::Result<()> {
         let errno = Errno::last();
         let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
         let verifier = String::from_utf8_lossy(&log[..end]);
-        return Err(io::Error::new(
-            io::Error::from(errno).kind(),
-            format!(
-                "loading the queue steering program for TUN device `{device}` (needs CAP_BPF): {}{}{}",
-                errno.desc(),
-                if verifier.is_empty() { "" } else { "; verifier: " },
-                verifier.trim()
-            ),
-        ));
+        let verifier = verifier.trim();
+        let step = if verifier.is_empty() {
+            "loading the queue steering program (needs CAP_BPF)".to_string()
+        } else {
+            format!("loading the queue steering program (needs CAP_BPF; verifier: {verifier})")
+        };
+        return Err(step_error(queue.name(), &step, errno));
     }
     // SAFETY: the bpf syscall returned a new descriptor that nothing else
     // owns.
@@ -145,11 +144,7 @@ pub fn attach_steering(queue: &impl AsRawFd, device: &str) -> io::Result<()> {
     // program, so closing `prog` afterwards is fine.
     let rc = unsafe { libc::ioctl(queue.as_raw_fd(), TUNSETSTEERINGEBPF, &prog_fd as *const libc::c_int) };
     if rc < 0 {
-        let errno = Errno::last();
-        return Err(io::Error::new(
-            io::Error::from(errno).kind(),
-            format!("configuring TUN device `{device}`: TUNSETSTEERINGEBPF: {}", errno.desc()),
-        ));
+        return Err(step_error(queue.name(), "TUNSETSTEERINGEBPF", Errno::last()));
     }
     Ok(())
 }

@@ -148,7 +148,7 @@ impl Tun {
             tun.created = false;
             all.push(tun);
         }
-        super::multiqueue::attach_steering(&all[0], &all[0].name)?;
+        super::multiqueue::attach_steering(&all[0])?;
         Ok(all)
     }
 
@@ -411,7 +411,7 @@ fn open_error(name: &str, errno: Errno, doing: &str, what: &str) -> io::Error {
 }
 
 /// An error of a configuration step.
-fn step_error(name: &str, step: &str, errno: Errno) -> io::Error {
+pub(super) fn step_error(name: &str, step: &str, errno: Errno) -> io::Error {
     io::Error::new(
         io::Error::from(errno).kind(),
         format!("configuring TUN device `{name}`: {step}: {}", errno.desc()),

@@ -29,19 +29,8 @@ fn open_queues(tun: &str, net: u8) -> Vec<Arc<Interface>> {
 /// Sends `len` patterned bytes through an echo and checks what comes back.
 fn exchange<S: Duplex>(s: &S, seed: u64, len: usize, what: &str) {
     let (mut tx, mut rx) = (Pattern::new(seed), Pattern::new(seed));
-    let mut out = vec![0u8; len];
-    tx.fill(&mut out);
-    s.send_all(&out).unwrap_or_else(|e| panic!("{what}: write: {e}"));
-    let mut back = vec![0u8; len];
-    let mut got = 0;
-    while got < len {
-        match s.recv(&mut back[got..]) {
-            Ok(0) => panic!("{what}: end of stream after {got} of {len} bytes"),
-            Ok(n) => got += n,
-            Err(e) => panic!("{what}: read after {got} of {len} bytes: {e}"),
-        }
-    }
-    rx.check(&back, what);
+    let (mut out, mut back) = (vec![0u8; len], vec![0u8; len]);
+    echo_chunk(s, (&mut tx, &mut rx), (&mut out, &mut back), len as u64, what);
 }
 
 /// 40 kernel clients against a listener bound on both queues: each queue

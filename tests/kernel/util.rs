@@ -353,6 +353,31 @@ pub fn echo<S: Duplex>(s: &S, what: &str) -> u64 {
     }
 }
 
+/// Sends the next `out.len()` bytes of `tx` through an echo, reads as many
+/// back into `back` and checks them against `rx`. `len` (the whole
+/// exchange's length) only goes into failure messages.
+pub fn echo_chunk<S: Duplex>(
+    s: &S,
+    (tx, rx): (&mut Pattern, &mut Pattern),
+    (out, back): (&mut [u8], &mut [u8]),
+    len: u64,
+    what: &str,
+) {
+    let n = out.len();
+    tx.fill(out);
+    s.send_all(out).unwrap_or_else(|e| panic!("{what}: write at byte {}: {e}", rx.position()));
+    let mut got = 0;
+    while got < n {
+        match s.recv(&mut back[got..n]) {
+            Ok(0) => panic!("{what}: end of stream after {} of {len} bytes", rx.position() + got as u64),
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("{what}: read at byte {}: {e}", rx.position() + got as u64),
+        }
+    }
+    rx.check(&back[..n], what);
+}
+
 /// Exchanges `len` patterned bytes with an echo in chunks of random size
 /// (at most 64 KiB, so it never waits on a full pipe): write one chunk,
 /// read it back, check it. Then shuts down writing and expects the end
@@ -363,18 +388,7 @@ pub fn ping_pong<S: Duplex>(s: &S, seed: u64, len: u64, what: &str) {
     let mut back = vec![0u8; CHUNK];
     while tx.position() < len {
         let n = ((sizes.next_u64() % CHUNK as u64) + 1).min(len - tx.position()) as usize;
-        tx.fill(&mut out[..n]);
-        s.send_all(&out[..n]).unwrap_or_else(|e| panic!("{what}: write at byte {}: {e}", rx.position()));
-        let mut got = 0;
-        while got < n {
-            match s.recv(&mut back[got..n]) {
-                Ok(0) => panic!("{what}: end of stream after {} of {len} bytes", rx.position() + got as u64),
-                Ok(k) => got += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => panic!("{what}: read at byte {}: {e}", rx.position() + got as u64),
-            }
-        }
-        rx.check(&back[..n], what);
+        echo_chunk(s, (&mut tx, &mut rx), (&mut out[..n], &mut back[..n]), len, what);
     }
     s.shutdown_write().unwrap_or_else(|e| panic!("{what}: shutdown(Write): {e}"));
     match s.recv(&mut back) {
