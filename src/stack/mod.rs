@@ -204,6 +204,17 @@ impl Stack {
         self.sockets.len()
     }
 
+    /// Entries in the timer heap, stale ones included (for checking that
+    /// it stays bounded).
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Bytes of buffer storage held by every connection together.
+    pub fn buffer_memory(&self) -> usize {
+        self.connections().map(Connection::buffer_memory).sum()
+    }
+
     fn tx_limits(&self) -> TxLimits {
         TxLimits { max_payload: self.cfg.offload.tso_max_payload, checksum: self.cfg.offload.tx_checksum }
     }

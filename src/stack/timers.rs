@@ -21,6 +21,11 @@ impl TimerQueue {
         self.heap.push(Reverse((at, index, generation)));
     }
 
+    /// Entries in the heap, stale ones included.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
     /// The earliest entry's deadline (possibly stale, never late).
     pub fn peek(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((at, _, _))| *at)

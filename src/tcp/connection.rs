@@ -351,6 +351,12 @@ impl Connection {
         self.snd.buf.len()
     }
 
+    /// Bytes of buffer storage the connection holds (send and receive
+    /// rings as allocated, not their capacities).
+    pub fn buffer_memory(&self) -> usize {
+        self.snd.buf.allocated() + self.rcv.buf.allocated()
+    }
+
     /// Whether everything written (and the FIN, if queued) is acknowledged.
     pub fn all_acknowledged(&self) -> bool {
         self.snd.buf.is_empty() && self.snd.una == self.snd.max

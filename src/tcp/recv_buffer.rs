@@ -58,6 +58,12 @@ impl RecvBuffer {
         }
     }
 
+    /// Bytes of storage allocated for the ring (what the buffer costs in
+    /// memory now, at most its capacity plus one scaling unit).
+    pub fn allocated(&self) -> usize {
+        self.storage.len()
+    }
+
     /// Bytes ready for the application.
     pub fn readable(&self) -> usize {
         (self.in_order_end - self.read_offset) as usize

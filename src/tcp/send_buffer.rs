@@ -36,6 +36,12 @@ impl SendBuffer {
         self.capacity
     }
 
+    /// Bytes of storage allocated for the ring (what the buffer costs in
+    /// memory now, at most its capacity).
+    pub fn allocated(&self) -> usize {
+        self.storage.len()
+    }
+
     /// Room for more application data.
     pub fn free(&self) -> usize {
         self.capacity - self.len
