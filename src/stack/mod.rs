@@ -141,6 +141,14 @@ pub struct Stats {
     pub rx_no_socket: u64,
     /// SYNs dropped because a backlog or the socket table was full.
     pub syn_dropped: u64,
+    /// SYNs answered with a SYN cookie (RFC 4987 §3.6) because the
+    /// listener's SYN queue was full.
+    pub syn_cookies_sent: u64,
+    /// ACKs whose cookie was valid: each opened a connection.
+    pub syn_cookies_validated: u64,
+    /// ACKs checked as cookies that failed (wrong MAC, too old, or an
+    /// acknowledgment number no cookie of ours makes).
+    pub syn_cookies_rejected: u64,
     pub icmp_echo_replies: u64,
     pub tx_packets: u64,
     pub tx_resets: u64,
