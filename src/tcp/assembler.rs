@@ -71,6 +71,18 @@ impl Assembler {
         advanced
     }
 
+    /// Forgets everything at or beyond `end`.
+    pub fn truncate(&mut self, end: u64) {
+        let keep = self.ranges.partition_point(|r| r.start < end);
+        self.ranges.truncate(keep);
+        if let Some(last) = self.ranges.last_mut() {
+            last.end = last.end.min(end);
+        }
+        if self.latest.is_some_and(|s| s >= end) {
+            self.latest = None;
+        }
+    }
+
     /// The ranges in the order RFC 2018 §4 asks for SACK blocks: the one
     /// holding the most recent arrival first, then the others from the
     /// highest down.
@@ -122,6 +134,21 @@ mod tests {
         assert!(!a.insert(30, 31));
         assert!(a.insert(11, 20)); // merging needs no new slot
         assert_eq!(spans(&a), [(10, 21)]);
+    }
+
+    #[test]
+    fn truncate_forgets_what_lies_beyond() {
+        let mut a = Assembler::new(8);
+        a.insert(10, 20);
+        a.insert(30, 40);
+        a.insert(50, 60);
+        a.truncate(35);
+        assert_eq!(spans(&a), [(10, 20), (30, 35)]);
+        assert_eq!(a.sack_order().count(), 2);
+        a.truncate(30);
+        assert_eq!(spans(&a), [(10, 20)]);
+        a.truncate(0);
+        assert!(a.is_empty());
     }
 
     #[test]

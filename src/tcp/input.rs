@@ -104,15 +104,6 @@ impl Connection {
             return self.on_unacceptable(now, seg, window);
         }
         self.note_activity(now);
-        // RFC 7323 §4.3: TS.Recent follows segments that cover Last.ACK.sent;
-        // §5.5: once invalid (24 days idle) any such segment resets it.
-        if let (true, Some(ts)) = (self.ts.enabled, seg.options.timestamps)
-            && seg.seq.before_or_eq(self.rcv.last_ack_sent)
-            && (SeqNum::new(ts.tsval).after_or_eq(SeqNum::new(self.ts.recent)) || !self.ts_recent_valid(now))
-        {
-            self.ts.recent = ts.tsval;
-            self.ts.recent_at = Some(now);
-        }
         // Second step: RST (RFC 5961 §3.2).
         if seg.has(TcpFlags::RST) {
             if seg.seq == self.rcv.nxt {
@@ -144,11 +135,28 @@ impl Connection {
         if !self.process_ack(now, seg) {
             return None;
         }
+        self.update_ts_recent(now, seg);
         if self.state == State::Closed {
             return None;
         }
         // Seventh and eighth steps: text and FIN.
         self.accept_text(now, seg)
+    }
+
+    /// RFC 7323 §4.3: TS.Recent follows segments that cover Last.ACK.sent;
+    /// §5.5: once invalid (24 days idle) any such segment resets it. Only a
+    /// segment that passed the RST, SYN and ACK checks counts (as in
+    /// Linux): a forged segment with an in-window sequence number and an
+    /// unacceptable ACK must not move TS.Recent, or PAWS would then drop
+    /// every genuine segment.
+    fn update_ts_recent(&mut self, now: Instant, seg: &Segment<'_>) {
+        if let (true, Some(ts)) = (self.ts.enabled, seg.options.timestamps)
+            && seg.seq.before_or_eq(self.rcv.last_ack_sent)
+            && (SeqNum::new(ts.tsval).after_or_eq(SeqNum::new(self.ts.recent)) || !self.ts_recent_valid(now))
+        {
+            self.ts.recent = ts.tsval;
+            self.ts.recent_at = Some(now);
+        }
     }
 
     /// RFC 7323 §3.2 and §5.3: once timestamps are on, a non-RST segment
@@ -371,11 +379,24 @@ impl Connection {
             seq = seq.add(1);
         }
         let fin_seq = seq.add_len(seg.payload.len());
+        if seg.has(TcpFlags::FIN) && self.state.can_receive() {
+            self.note_fin(fin_seq);
+        }
         let mut payload = seg.payload;
         if seq.before(self.rcv.nxt) {
             let skip = (self.rcv.nxt.distance_from(seq) as usize).min(payload.len());
             payload = &payload[skip..];
             seq = self.rcv.nxt;
+        }
+        // Nothing lies beyond the end of the stream: such bytes are refused
+        // (and the refusal acknowledged at once, as for any segment not
+        // taken whole).
+        if let Some(end) = self.rcv.fin {
+            let room = if end.after(seq) { end.distance_from(seq) as usize } else { 0 };
+            if payload.len() > room {
+                payload = &payload[..room];
+                self.rcv.ack_now |= self.state.can_receive();
+            }
         }
         if !payload.is_empty() && self.state.can_receive() {
             if self.orphaned {
@@ -386,14 +407,25 @@ impl Connection {
             }
             self.store_text(now, seq, payload);
         }
-        if seg.has(TcpFlags::FIN) && fin_seq.after_or_eq(self.rcv.nxt) && self.state.can_receive() {
-            self.rcv.fin = Some(fin_seq);
-            if fin_seq != self.rcv.nxt {
-                self.rcv.ack_now = true; // out of order (RFC 5681 §4.2)
-            }
+        if self.rcv.fin.is_some_and(|f| f != self.rcv.nxt) && seg.has(TcpFlags::FIN) {
+            self.rcv.ack_now = true; // out of order (RFC 5681 §4.2)
         }
         self.try_consume_fin(now);
         None
+    }
+
+    /// A FIN at `fin_seq` fixes where the peer's stream ends (RFC 9293
+    /// §3.10.7.4 eighth step). Of several in-window FINs the lowest stands,
+    /// as the one the stream reaches first (Linux purges what lies beyond
+    /// the FIN it processes): bytes beyond it are no stream bytes, and
+    /// holding them would carry RCV.NXT past the FIN, which would then
+    /// never be delivered.
+    fn note_fin(&mut self, fin_seq: SeqNum) {
+        if fin_seq.before(self.rcv.nxt) || self.rcv.fin.is_some_and(|f| f.before_or_eq(fin_seq)) {
+            return;
+        }
+        self.rcv.fin = Some(fin_seq);
+        self.rcv.buf.truncate(fin_seq.distance_from(self.rcv.nxt) as usize);
     }
 
     /// Stores in-window bytes and decides when to acknowledge them

@@ -173,6 +173,12 @@ impl RecvBuffer {
         self.storage = grown;
     }
 
+    /// Forgets out-of-order bytes from `offset` past the in-order point
+    /// onwards (the peer's FIN showed they are not part of the stream).
+    pub fn truncate(&mut self, offset: usize) {
+        self.out_of_order.truncate(self.in_order_end + offset as u64);
+    }
+
     /// Throws away all readable bytes (after `shutdown(Read)`).
     pub fn discard_readable(&mut self) -> usize {
         let n = self.readable();

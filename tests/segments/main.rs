@@ -11,6 +11,7 @@ mod close_edges;
 mod congestion;
 mod delack;
 mod handshake;
+mod hostile;
 mod isn;
 mod keepalive;
 mod listener;
