@@ -83,7 +83,19 @@ impl Stack {
             slot.armed = Some(at);
             let generation = slot.generation;
             self.timers.push(at, index, generation);
+            if self.timers.len() > 2 * self.sockets.len() + 64 {
+                self.compact_timers();
+            }
         }
+    }
+
+    /// Drops every heap entry that no longer names a slot's armed deadline
+    /// (see [`super::timers`]): one entry per armed socket remains.
+    fn compact_timers(&mut self) {
+        let sockets = &self.sockets;
+        self.timers.retain(|at, index, generation| {
+            sockets.slot(index).is_some_and(|s| s.generation == generation && s.armed == Some(at))
+        });
     }
 
     /// Queues an event when the socket's readiness differs from what was

@@ -5,6 +5,13 @@
 //! it has armed, and an entry whose deadline or generation no longer
 //! matches is skipped when it surfaces. A deadline that moves later leaves
 //! an early entry behind, which costs one harmless early wake-up.
+//!
+//! Stale entries would pile up where a socket's deadline keeps moving (a
+//! keep-alive restarted by every segment leaves a 2-hour entry behind per
+//! wake-up), so the stack compacts the heap whenever it holds more than
+//! twice as many entries as there are sockets (plus a constant), keeping
+//! one entry per armed socket: the heap stays within that bound, and a
+//! compaction, O(n log n), comes at most once per n pushes.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -19,6 +26,18 @@ pub(super) struct TimerQueue {
 impl TimerQueue {
     pub fn push(&mut self, at: Instant, index: u32, generation: u32) {
         self.heap.push(Reverse((at, index, generation)));
+    }
+
+    /// Keeps only the entries `live` says are current, each once.
+    pub fn retain(&mut self, mut live: impl FnMut(Instant, u32, u32) -> bool) {
+        let mut entries: Vec<_> = self
+            .heap
+            .drain()
+            .filter(|Reverse((at, index, generation))| live(*at, *index, *generation))
+            .collect();
+        entries.sort_unstable();
+        entries.dedup();
+        self.heap = BinaryHeap::from(entries);
     }
 
     /// Entries in the heap, stale ones included.

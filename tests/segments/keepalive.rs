@@ -88,3 +88,21 @@ fn peer_probes_are_answered() {
     h.expect1(2000, seg().seq(h.l(1)).ack(h.r(1)));
     assert_eq!(h.read(2000), b"");
 }
+
+#[test]
+fn wake_ups_do_not_grow_the_timer_heap() {
+    // Each segment restarts the 2-hour idle clock; each delayed ACK fires
+    // before it. The heap must not keep one stale 2-hour entry per wake-up.
+    let ka = Keepalive { idle: Duration::from_secs(7200), ..Keepalive::default() };
+    let mut h = Harness::passive(TcpConfig { keepalive: Some(ka), ..simple() }, PeerOpts::plain());
+    let mut most = 0;
+    for i in 0..2000usize {
+        let t = 200 + 100 * i as u64;
+        h.send_at(t, peer_bytes(&h, i, i + 1));
+        h.expect1(t + 40, our_ack(&h, i + 1));
+        most = most.max(h.stack.timer_entries());
+    }
+    assert_eq!(h.read(300_000).len(), 2000);
+    let bound = 2 * h.stack.socket_count() + 64;
+    assert!(most <= bound, "timer heap grew to {most} entries (bound {bound})");
+}
