@@ -1,11 +1,14 @@
 //! Packet arrival: validation, demultiplexing by 4-tuple, listeners
-//! (RFC 9293 §3.10.7.2), segments for no socket (§3.10.7.1), and ICMP echo.
+//! (RFC 9293 §3.10.7.2) with their SYN queue and SYN cookies (RFC 4987
+//! §3.6), segments for no socket (§3.10.7.1), and ICMP echo; every reply to
+//! something no connection vouches for is rate-limited.
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use super::Stack;
 use super::output::Control;
 use super::sockets::{Socket, TcpSocket};
+use crate::tcp::syncookie::{self, cookie_syn_ack};
 use crate::tcp::{Connection, FourTuple, Reset, Segment, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::{self, RxChecksum, TcpFlags, icmp, ipv4, tcp};
@@ -35,6 +38,7 @@ impl Stack {
                 Err(e) => self.count_error(e),
             },
             ipv4::PROTO_ICMP => match icmp::parse_echo_request(ip.payload) {
+                Ok(Some(_)) if !self.icmp.allow(now) => self.stats.icmp_rate_limited += 1,
                 Ok(Some(echo)) => self.queue_control(Control::EchoReply {
                     to: src,
                     ident: echo.ident,
@@ -73,6 +77,17 @@ impl Stack {
         let listener = self.listeners.get(&tuple.local.port()).copied();
         let mut iss_floor = None;
         if let Some(&index) = self.connections.get(&tuple) {
+            if self.completes_into_full_accept_queue(index, &seg) {
+                // Linux's listen overflow: the handshake stays half-open and
+                // the SYN-ACK's retransmission asks for the ACK again. The
+                // peer has shown it is there, so its SYN-ACK retries start
+                // over: it waits for as long as it keeps answering.
+                self.stats.listen_overflows += 1;
+                if let Some(t) = self.sockets.tcp_mut(index) {
+                    t.conn.peer_answered_handshake();
+                }
+                return;
+            }
             let Some(t) = self.sockets.tcp_mut(index) else { return };
             if listener.is_some() && t.conn.time_wait_accepts_syn(&seg) {
                 // RFC 6191: a new incarnation replaces the TIME-WAIT one. The
@@ -81,6 +96,10 @@ impl Stack {
                 iss_floor = Some(t.conn.end_time_wait());
             } else {
                 let rst = t.conn.handle_segment(now, &seg);
+                if t.conn.challenge_ack_pending() && !self.challenges.allow(now) {
+                    t.conn.cancel_challenge_ack();
+                    self.stats.challenge_acks_suppressed += 1;
+                }
                 self.queue_reset(rst);
             }
             self.after_io(index);
@@ -93,12 +112,21 @@ impl Stack {
             return;
         }
         self.stats.rx_no_socket += 1;
-        self.reset_unmatched(tuple, &seg);
+        self.reset_unmatched(now, tuple, &seg);
     }
 
-    /// RFC 9293 §3.10.7.2: LISTEN.
-    /// `iss_floor`, when reopening from TIME-WAIT, is the lowest ISS the
-    /// new connection may use.
+    /// Whether `seg` would complete the handshake of half-open connection
+    /// `index` while its listener's accept queue is full.
+    fn completes_into_full_accept_queue(&mut self, index: u32, seg: &Segment<'_>) -> bool {
+        let Some(t) = self.sockets.tcp_mut(index) else { return false };
+        let (Some(parent), State::SynReceived) = (t.parent, t.conn.state()) else { return false };
+        let completing = seg.flags & (TcpFlags::ACK | TcpFlags::SYN | TcpFlags::RST) == TcpFlags::ACK;
+        completing && self.sockets.listener_mut(parent).is_some_and(|l| !l.can_accept_more())
+    }
+
+    /// RFC 9293 §3.10.7.2: LISTEN, with a SYN queue and SYN cookies (RFC
+    /// 4987 §3.6). `iss_floor`, when reopening from TIME-WAIT, is the
+    /// lowest ISS the new connection may use.
     fn listener_input(
         &mut self,
         now: Instant,
@@ -111,38 +139,109 @@ impl Stack {
             return;
         }
         if seg.has(TcpFlags::ACK) {
-            self.queue_reset(Some(Reset::new(tuple, seg.ack, None)));
+            if seg.has(TcpFlags::SYN) || !self.cookie_ack(now, listener, tuple, seg) {
+                self.reset_unmatched(now, tuple, seg);
+            }
             return;
         }
         if !seg.has(TcpFlags::SYN) {
             return;
         }
-        let full = self.sockets.len() >= self.cfg.max_sockets;
+        let table_full = self.sockets.len() >= self.cfg.max_sockets;
+        let limits = &self.cfg.limits;
         let Some(l) = self.sockets.listener_mut(listener) else { return };
-        if !l.has_room() || full {
+        if !l.can_accept_more() {
+            // As Linux: no point in a handshake nobody can accept.
             self.stats.syn_dropped += 1;
             return;
+        }
+        if table_full || l.syn_queue.len() >= limits.syn_backlog {
+            if limits.syn_cookies {
+                l.last_overflow = Some(now);
+                let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
+                let offset = self.isn.ts_offset(tuple.local, tuple.remote);
+                let syn_ack = cookie_syn_ack(&self.isn, now, tuple, seg, cfg, self.cfg.mtu, offset);
+                self.stats.syn_cookies_sent += 1;
+                self.queue_control(Control::SynAck(syn_ack));
+                return;
+            }
+            match l.syn_queue.oldest() {
+                Some(oldest) if !table_full => {
+                    self.stats.syn_queue_evicted += 1;
+                    self.release(oldest);
+                }
+                _ => {
+                    self.stats.syn_dropped += 1;
+                    return;
+                }
+            }
         }
         let mut iss = self.isn.isn(tuple.local, tuple.remote, now);
         if let Some(floor) = iss_floor.filter(|f| iss.before(*f)) {
             iss = floor;
         }
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
+        let Some(l) = self.sockets.listener_mut(listener) else { return };
         let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
         let conn = Connection::accept(now, tuple, iss, offset, self.cfg.mtu, cfg, seg);
         debug_assert_eq!(conn.state(), State::SynReceived);
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
         self.connections.insert(tuple, h.index);
         if let Some(l) = self.sockets.listener_mut(listener) {
-            l.half_open.insert(h.index);
+            l.syn_queue.insert(h.index);
         }
         self.after_io(h.index);
     }
 
+    /// An ACK for a listener: if cookies went out lately, it may carry one.
+    /// A valid cookie opens the connection straight into the accept queue
+    /// and hands it the ACK (with any data it carries). Returns whether
+    /// the ACK was taken as a cookie; if not, it gets a reset.
+    fn cookie_ack(&mut self, now: Instant, listener: u32, tuple: FourTuple, seg: &Segment<'_>) -> bool {
+        let table_full = self.sockets.len() >= self.cfg.max_sockets;
+        let Some(l) = self.sockets.listener_mut(listener) else { return false };
+        let lifetime = syncookie::PERIOD * 3;
+        if l.last_overflow.is_none_or(|at| now.saturating_since(at) > lifetime) {
+            return false;
+        }
+        let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
+        let offset = self.isn.ts_offset(tuple.local, tuple.remote);
+        let Some(conn) = Connection::from_cookie(&self.isn, now, tuple, seg, offset, self.cfg.mtu, cfg)
+        else {
+            self.stats.syn_cookies_rejected += 1;
+            return false;
+        };
+        self.stats.syn_cookies_validated += 1;
+        if !l.can_accept_more() {
+            self.stats.listen_overflows += 1;
+            return true;
+        }
+        if table_full {
+            self.stats.syn_dropped += 1;
+            return true;
+        }
+        let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
+        self.connections.insert(tuple, h.index);
+        if let Some(t) = self.sockets.tcp_mut(h.index) {
+            let rst = t.conn.handle_segment(now, seg);
+            self.queue_reset(rst);
+        }
+        if let Some(l) = self.sockets.listener_mut(listener) {
+            l.accept_queue.push_back(h.index);
+        }
+        self.after_io(h.index);
+        self.refresh_readiness(listener);
+        true
+    }
+
     /// RFC 9293 §3.10.7.1: a segment for no connection gets a reset,
-    /// unless it is one.
-    fn reset_unmatched(&mut self, tuple: FourTuple, seg: &Segment<'_>) {
+    /// unless it is one, within the reset rate limit.
+    fn reset_unmatched(&mut self, now: Instant, tuple: FourTuple, seg: &Segment<'_>) {
         if seg.has(TcpFlags::RST) {
+            return;
+        }
+        if !self.resets.allow(now) {
+            self.stats.resets_rate_limited += 1;
             return;
         }
         let rst = if seg.has(TcpFlags::ACK) {

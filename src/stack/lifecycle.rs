@@ -50,7 +50,7 @@ impl Stack {
     /// leaves the SYN queue and, if alive, joins the accept queue.
     fn promote(&mut self, listener: u32, index: u32) {
         let Some(l) = self.sockets.listener_mut(listener) else { return };
-        if l.half_open.remove(&index) {
+        if l.syn_queue.remove(index) {
             l.accept_queue.push_back(index);
             self.refresh_readiness(listener);
         }
@@ -64,8 +64,9 @@ impl Stack {
             self.connections.remove(&tuple);
         }
         if let Some(p) = t.parent {
-            if let Some(l) = self.sockets.listener_mut(p) {
-                l.half_open.remove(&index);
+            if let Some(l) = self.sockets.listener_mut(p)
+                && !l.syn_queue.remove(index)
+            {
                 l.accept_queue.retain(|&i| i != index);
             }
             self.refresh_readiness(p);
@@ -123,13 +124,36 @@ impl Stack {
                 continue;
             }
             slot.armed = None;
-            let rst = match slot.socket.as_mut() {
-                Some(Socket::Tcp(t)) => t.conn.handle_timeout(now),
-                _ => None,
+            if self.prune_half_open(index) {
+                continue;
+            }
+            let rst = match self.sockets.tcp_mut(index) {
+                Some(t) => t.conn.handle_timeout(now),
+                None => None,
             };
             self.queue_reset(rst);
             self.after_io(index);
         }
+    }
+
+    /// A half-open connection whose SYN queue is more than half full gets
+    /// only [`super::Limits::synack_retries_under_pressure`] SYN-ACK
+    /// retransmissions (as Linux prunes its queue): forged SYNs then leave
+    /// the queue within seconds, not minutes. Returns whether `index` was
+    /// dropped.
+    fn prune_half_open(&mut self, index: u32) -> bool {
+        let Some(t) = self.sockets.tcp_mut(index) else { return false };
+        let (Some(parent), State::SynReceived) = (t.parent, t.conn.state()) else { return false };
+        let retries = t.conn.consecutive_timeouts();
+        let limits = &self.cfg.limits;
+        let pressure =
+            self.sockets.listener_mut(parent).is_some_and(|l| 2 * l.syn_queue.len() > limits.syn_backlog);
+        if !pressure || retries < limits.synack_retries_under_pressure {
+            return false;
+        }
+        self.stats.syn_queue_pruned += 1;
+        self.release(index);
+        true
     }
 
     /// Whether every connection, closed ones finishing on their own

@@ -20,23 +20,27 @@
 
 mod input;
 mod lifecycle;
+mod limits;
 mod listener;
 mod output;
+mod ratelimit;
 mod sockets;
 mod timers;
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::{HashMap, VecDeque};
 
+pub use limits::{Limits, MemoryLimits, RateLimit};
 pub use output::Transmit;
 pub use sockets::SocketHandle;
 
 use self::listener::Listener;
 use self::output::Control;
+use self::ratelimit::{ChallengeBudget, TokenBucket};
 use self::sockets::{Socket, SocketSet, TcpSocket, readiness_of};
 use self::timers::TimerQueue;
 use crate::error::Error;
-use crate::tcp::isn::{IsnGenerator, IsnKey};
+use crate::tcp::isn::{IsnGenerator, IsnKey, Purpose};
 use crate::tcp::{Connection, FourTuple, Readiness, Reset, Shutdown, State, TcpConfig, TxLimits};
 use crate::time::Instant;
 use crate::wire::{RxChecksum, TxChecksum};
@@ -68,9 +72,11 @@ pub struct StackConfig {
     pub max_sockets: usize,
     /// Local ports for `connect` (default 49152-65535, RFC 6335).
     pub ephemeral_ports: (u16, u16),
-    /// Most resets and ICMP replies waiting to be sent (default 1024);
-    /// beyond it they are dropped and counted.
+    /// Most resets, ICMP replies and SYN-cookie SYN-ACKs waiting to be
+    /// sent (default 1024); beyond it they are dropped and counted.
     pub control_queue: usize,
+    /// Bounds on what peers can make the stack hold or send.
+    pub limits: Limits,
     /// On a multi-queue device, the queue this engine owns (default: the
     /// only one). Ephemeral ports for `connect` are then picked so that
     /// [`crate::wire::flow::queue`] brings the connection's packets back
@@ -116,6 +122,7 @@ impl StackConfig {
             max_sockets: 65536,
             ephemeral_ports: (49152, 65535),
             control_queue: 1024,
+            limits: Limits::default(),
             queue: DeviceQueue::default(),
         }
     }
@@ -139,8 +146,18 @@ pub struct Stats {
     pub rx_unknown_protocol: u64,
     /// TCP segments that matched no socket.
     pub rx_no_socket: u64,
-    /// SYNs dropped because a backlog or the socket table was full.
+    /// SYNs (and cookie ACKs) dropped because the accept queue or the
+    /// socket table was full.
     pub syn_dropped: u64,
+    /// Handshake-completing ACKs dropped because the listener's accept
+    /// queue was full (Linux: `ListenOverflows`); the peer retries.
+    pub listen_overflows: u64,
+    /// Half-open connections evicted, oldest first, for a new SYN while the
+    /// SYN queue was full (SYN cookies off).
+    pub syn_queue_evicted: u64,
+    /// Half-open connections dropped after fewer SYN-ACK retransmissions
+    /// because their SYN queue was more than half full.
+    pub syn_queue_pruned: u64,
     /// SYNs answered with a SYN cookie (RFC 4987 §3.6) because the
     /// listener's SYN queue was full.
     pub syn_cookies_sent: u64,
@@ -150,8 +167,15 @@ pub struct Stats {
     /// acknowledgment number no cookie of ours makes).
     pub syn_cookies_rejected: u64,
     pub icmp_echo_replies: u64,
+    /// Echo replies not sent: over the ICMP rate limit.
+    pub icmp_rate_limited: u64,
     pub tx_packets: u64,
     pub tx_resets: u64,
+    /// Resets to segments that matched no socket not sent: over the reset
+    /// rate limit.
+    pub resets_rate_limited: u64,
+    /// Challenge ACKs withheld: over the stack-wide budget (RFC 5961 §7).
+    pub challenge_acks_suppressed: u64,
     /// Resets or replies dropped because the control queue was full.
     pub control_dropped: u64,
 }
@@ -170,6 +194,9 @@ pub struct Stack {
     events: VecDeque<u32>,
     next_port: u16,
     stats: Stats,
+    resets: TokenBucket,
+    icmp: TokenBucket,
+    challenges: ChallengeBudget,
 }
 
 impl Stack {
@@ -181,9 +208,9 @@ impl Stack {
         let span = u32::from(hi.saturating_sub(lo)) + 1;
         // Ephemeral ports start at a keyed-random point of the range, so
         // they are not predictable across stacks (RFC 6056's aim).
-        let start = lo.wrapping_add(
-            (isn.ts_offset(SocketAddrV4::new(cfg.addr, 0), SocketAddrV4::new(cfg.addr, 0)) % span) as u16,
-        );
+        let local = SocketAddrV4::new(cfg.addr, 0);
+        let start = lo.wrapping_add((isn.ts_offset(local, local) % span) as u16);
+        let challenge_seed = isn.hash(local, local, Purpose::TsOffset, 1);
         Stack {
             isn,
             sockets: SocketSet::default(),
@@ -195,6 +222,9 @@ impl Stack {
             events: VecDeque::new(),
             next_port: start,
             stats: Stats::default(),
+            resets: TokenBucket::new(cfg.limits.resets),
+            icmp: TokenBucket::new(cfg.limits.icmp),
+            challenges: ChallengeBudget::new(cfg.limits.challenge_acks, challenge_seed),
             cfg,
         }
     }
@@ -234,8 +264,10 @@ impl Stack {
     }
 
     /// Starts listening on `port` of the interface address (0 picks a free
-    /// ephemeral port). `backlog` bounds half-open plus unaccepted
-    /// connections, which get the stack's default [`TcpConfig`].
+    /// ephemeral port). `backlog` bounds the established connections
+    /// waiting for [`Stack::accept`] (half-open ones are bounded by
+    /// [`Limits::syn_backlog`]); they get the stack's default
+    /// [`TcpConfig`].
     pub fn listen(&mut self, port: u16, backlog: usize) -> Result<SocketHandle, Error> {
         self.listen_with(port, backlog, None)
     }
@@ -498,11 +530,12 @@ impl Stack {
     }
 
     fn close_listener(&mut self, now: Instant, index: u32) {
-        let Some(Socket::Listener(l)) = self.sockets.remove(index) else { return };
+        let Some(Socket::Listener(mut l)) = self.sockets.remove(index) else { return };
         self.listeners.remove(&l.port);
         // Reset every connection it opened that nobody accepted: those in
         // the accept queue and those still half-open.
-        for i in l.accept_queue.into_iter().chain(l.half_open) {
+        let half_open = l.syn_queue.drain();
+        for i in l.accept_queue.into_iter().chain(half_open) {
             if let Some(t) = self.sockets.tcp_mut(i) {
                 t.parent = None;
                 let rst = abort_and_release(&mut t.conn, now);

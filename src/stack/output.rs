@@ -1,11 +1,11 @@
-//! Everything the stack sends: resets and ICMP replies from the control
-//! queue first, then connections' segments, round-robin.
+//! Everything the stack sends: resets, SYN-cookie SYN-ACKs and ICMP replies
+//! from the control queue first, then connections' segments, round-robin.
 
 use core::net::Ipv4Addr;
 
 use super::Stack;
 use super::sockets::Socket;
-use crate::tcp::{Reset, emit_reset};
+use crate::tcp::{Reset, SynAck, emit_reset, emit_syn_ack};
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpEcho};
 use crate::wire::ipv4::{self, Ipv4Repr};
@@ -14,6 +14,7 @@ use crate::wire::ipv4::{self, Ipv4Repr};
 #[derive(Debug, Clone)]
 pub(super) enum Control {
     Reset(Reset),
+    SynAck(SynAck),
     EchoReply { to: Ipv4Addr, ident: u16, seq: u16, data: Vec<u8> },
 }
 
@@ -71,6 +72,7 @@ impl Stack {
                 self.stats.tx_resets += 1;
                 emit_reset(rst, buf, self.cfg.offload.tx_checksum)
             }
+            Control::SynAck(syn_ack) => emit_syn_ack(syn_ack, buf, self.cfg.offload.tx_checksum),
             Control::EchoReply { to, ident, seq, data } => {
                 let ip = Ipv4Repr {
                     src: self.cfg.addr,

@@ -34,11 +34,22 @@ pub struct TcpConfig {
     /// probes) after which an established connection fails with
     /// `TimedOut` (default 15, as Linux's `tcp_retries2`).
     pub max_retries: u32,
-    /// SYN or SYN-ACK retransmissions before giving up (default 7: with
-    /// a 1 s initial RTO, the handshake is retried for over 3 minutes, as
-    /// RFC 1122 §4.2.3.5 and RFC 9293 §3.8.3 require; Linux's 6 gives
-    /// about 2).
+    /// SYN retransmissions of an active open before giving up (default 7:
+    /// with a 1 s initial RTO, the handshake is retried for over 3
+    /// minutes, as RFC 1122 §4.2.3.5 and RFC 9293 §3.8.3 require; Linux's
+    /// 6 gives about 2).
     pub syn_retries: u32,
+    /// SYN-ACK retransmissions of a passive open before the half-open
+    /// connection is dropped (default 5, about 63 s, as Linux's
+    /// `tcp_synack_retries`: the peer that opened it retries on its own
+    /// schedule). Fewer while the listener's SYN queue is filling
+    /// ([`crate::stack::Limits::synack_retries_under_pressure`]).
+    pub synack_retries: u32,
+    /// Retransmission timeouts and zero-window probes, answered or not,
+    /// after which a connection the application has closed gives up
+    /// (default 8, as Linux's `tcp_orphan_retries` = 0): a peer that
+    /// keeps answering probes of a closed window cannot hold it forever.
+    pub orphan_retries: u32,
     /// Longest an ACK may be delayed (RFC 9293 §3.8.6.3 caps it at 500 ms,
     /// RFC 5681 §4.2 asks for less; default 40 ms).
     pub delayed_ack: Duration,
@@ -54,6 +65,11 @@ pub struct TcpConfig {
     /// Challenge ACKs (RFC 5961 §7) allowed per connection per second
     /// (default 10).
     pub challenge_ack_limit: u32,
+    /// Least time between two ACKs to segments without data that are out
+    /// of the window, fail PAWS, or repeat the peer's SYN (default 500 ms,
+    /// as Linux's `tcp_invalid_ratelimit`). Data segments are always
+    /// acknowledged: they are no part of an ACK loop.
+    pub invalid_ack_interval: Duration,
     /// Congestion controller (default NewReno).
     pub congestion: Algorithm,
     /// Initial congestion window in segments (RFC 6928: 10).
@@ -105,12 +121,15 @@ impl Default for TcpConfig {
             max_rto: Duration::from_secs(60),
             max_retries: 15,
             syn_retries: 7,
+            synack_retries: 5,
+            orphan_retries: 8,
             delayed_ack: Duration::from_millis(40),
             nodelay: false,
             keepalive: None,
             time_wait: Duration::from_secs(60),
             fin_wait2_timeout: Duration::from_secs(60),
             challenge_ack_limit: 10,
+            invalid_ack_interval: Duration::from_millis(500),
             congestion: Algorithm::NewReno,
             initial_window: 10,
         }

@@ -59,6 +59,9 @@ pub(super) struct Sender {
     pub retries: u32,
     /// Zero-window probes sent without any ACK coming back.
     pub probes: u32,
+    /// Retransmission timeouts and zero-window probes since new data was
+    /// last acknowledged, answered or not (what bounds an orphan).
+    pub backoffs: u32,
     /// Doublings of the persist interval since the window closed (RFC 1122
     /// §4.2.2.17: probe intervals grow exponentially).
     pub persist_backoff: u32,
@@ -113,26 +116,43 @@ pub(super) struct TsState {
     pub recent_at: Option<Instant>,
 }
 
-/// RFC 5961 §7: a per-connection budget of challenge ACKs per second.
-#[derive(Debug, Clone)]
-pub(super) struct ChallengeLimiter {
-    window_start: Instant,
-    sent: u32,
+/// What the connection may answer to invalid segments: RFC 5961 §7's
+/// challenge ACKs per second, and one ACK per interval to segments without
+/// data that are out of the window or fail PAWS (Linux's
+/// `tcp_invalid_ratelimit`).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ReplyLimiter {
+    challenge_window: Instant,
+    challenges: u32,
+    /// A challenge ACK is owed. The stack may still withhold it (its
+    /// stack-wide budget): [`Connection::cancel_challenge_ack`].
+    pub challenge_pending: bool,
+    last_invalid_ack: Option<Instant>,
 }
 
-impl ChallengeLimiter {
+impl ReplyLimiter {
     /// Whether one more challenge ACK fits into this second's budget.
-    pub fn allow(&mut self, now: Instant, limit: u32) -> bool {
-        if now.saturating_since(self.window_start).as_secs() >= 1 {
-            self.window_start = now;
-            self.sent = 0;
+    pub fn allow_challenge(&mut self, now: Instant, limit: u32) -> bool {
+        if now.saturating_since(self.challenge_window).as_secs() >= 1 {
+            self.challenge_window = now;
+            self.challenges = 0;
         }
-        if self.sent < limit {
-            self.sent += 1;
+        if self.challenges < limit {
+            self.challenges += 1;
             true
         } else {
             false
         }
+    }
+
+    /// Whether an ACK to an invalid segment may go out now, at most one
+    /// per `interval`.
+    pub fn allow_invalid_ack(&mut self, now: Instant, interval: core::time::Duration) -> bool {
+        if self.last_invalid_ack.is_some_and(|t| now.saturating_since(t) < interval) {
+            return false;
+        }
+        self.last_invalid_ack = Some(now);
+        true
     }
 }
 
@@ -180,7 +200,7 @@ pub struct Connection {
     /// Both SYNs carried the window scale option (RFC 7323 §2.2).
     pub(super) window_scaling: bool,
     pub(super) error: Option<PendingError>,
-    pub(super) challenge: ChallengeLimiter,
+    pub(super) replies: ReplyLimiter,
     /// The application closed its handle; the connection finishes alone.
     pub(super) orphaned: bool,
     /// Opened by a listener (passive open).
@@ -198,7 +218,7 @@ pub struct Connection {
 
 impl Connection {
     fn new(tuple: FourTuple, iss: SeqNum, ts_offset: u32, mtu: usize, cfg: &TcpConfig) -> Self {
-        let mss = mtu.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN).clamp(64, 65495) as u32;
+        let mss = mss_for_mtu(mtu);
         Connection {
             tuple,
             state: State::Closed,
@@ -222,6 +242,7 @@ impl Connection {
                 sacked: Scoreboard::default(),
                 retries: 0,
                 probes: 0,
+                backoffs: 0,
                 persist_backoff: 0,
                 force: false,
                 syn_retransmitted: false,
@@ -248,7 +269,7 @@ impl Connection {
             sack: false,
             window_scaling: false,
             error: None,
-            challenge: ChallengeLimiter { window_start: Instant::ZERO, sent: 0 },
+            replies: ReplyLimiter::default(),
             orphaned: false,
             passive: false,
             keepalive_due: false,
@@ -323,6 +344,22 @@ impl Connection {
     /// Whether the application has let go of this connection.
     pub fn is_orphaned(&self) -> bool {
         self.orphaned
+    }
+
+    /// Retransmission timeouts in a row without progress (SYN or SYN-ACK
+    /// retransmissions during the handshake).
+    pub fn consecutive_timeouts(&self) -> u32 {
+        self.snd.retries
+    }
+
+    /// In SYN-RECEIVED: the peer's ACK came, but the stack could not take
+    /// the connection yet (its listener's accept queue was full). The
+    /// SYN-ACK retries start over, so that a peer that keeps answering is
+    /// not given up on.
+    pub fn peer_answered_handshake(&mut self) {
+        if self.state == State::SynReceived {
+            self.snd.retries = 0;
+        }
     }
 
     /// Whether the connection was opened by a listener.
@@ -575,6 +612,7 @@ impl Connection {
         self.timers.clear();
         self.snd.buf.consume(usize::MAX);
         self.rcv.ack_now = false;
+        self.replies.challenge_pending = false;
         self.keepalive_due = false;
         self.release_buffers();
     }
@@ -702,6 +740,12 @@ impl Connection {
             flight: flight.saturating_sub(self.snd.recovery.limited_sent),
         }
     }
+}
+
+/// The MSS we advertise on a link of `mtu` bytes (RFC 9293 §3.7.1: the
+/// MTU less the fixed IP and TCP headers).
+pub(super) fn mss_for_mtu(mtu: usize) -> u32 {
+    mtu.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN).clamp(64, 65495) as u32
 }
 
 /// The smallest shift that lets a 16-bit window cover `buffer` bytes

@@ -92,8 +92,10 @@ impl Connection {
         {
             // The peer's SYN again: our SYN-ACK was lost. Send it again
             // now rather than a bare ACK the peer in SYN-SENT would drop
-            // (as Linux does).
-            self.snd.nxt = self.snd.iss;
+            // (as Linux does), at the rate of other invalid segments.
+            if self.may_answer_invalid(now, seg) {
+                self.snd.nxt = self.snd.iss;
+            }
             return None;
         }
         if !self.check_timestamps(now, seg) {
@@ -170,7 +172,7 @@ impl Connection {
             return false;
         };
         if self.ts_recent_valid(now) && SeqNum::new(ts.tsval).before(SeqNum::new(self.ts.recent)) {
-            self.rcv.ack_now = true;
+            self.answer_invalid(now, seg);
             return false;
         }
         true
@@ -201,9 +203,20 @@ impl Connection {
             self.process_ack(now, seg);
         }
         if self.state != State::Closed {
-            self.rcv.ack_now = true;
+            self.answer_invalid(now, seg);
         }
         None
+    }
+
+    /// The ACK an invalid segment gets: a challenge ACK for a SYN,
+    /// whatever its sequence number (RFC 5961 §4.2), otherwise a duplicate
+    /// ACK within the invalid-segment rate limit.
+    fn answer_invalid(&mut self, now: Instant, seg: &Segment<'_>) {
+        if seg.has(TcpFlags::SYN) {
+            self.challenge_ack(now);
+        } else {
+            self.rcv.ack_now |= self.may_answer_invalid(now, seg);
+        }
     }
 
     /// A received segment shows the peer is alive (keep-alive restarts).
@@ -236,9 +249,30 @@ impl Connection {
 
     /// RFC 5961 §7: a rate-limited ACK that shows the peer where we are.
     pub(super) fn challenge_ack(&mut self, now: Instant) {
-        if self.challenge.allow(now, self.cfg.challenge_ack_limit) {
-            self.rcv.ack_now = true;
+        if self.replies.allow_challenge(now, self.cfg.challenge_ack_limit) {
+            self.replies.challenge_pending = true;
         }
+    }
+
+    /// Whether to answer an invalid segment (out of the window, failing
+    /// PAWS, a repeated SYN) with an ACK: always when it carries data or a
+    /// FIN, as no ACK loop is made of those; otherwise at most once per
+    /// `invalid_ack_interval`, so that forged segments are not reflected
+    /// at their own rate.
+    fn may_answer_invalid(&mut self, now: Instant, seg: &Segment<'_>) -> bool {
+        (!seg.is_empty() && !seg.has(TcpFlags::SYN))
+            || self.replies.allow_invalid_ack(now, self.cfg.invalid_ack_interval)
+    }
+
+    /// Whether a challenge ACK is owed (see [`Connection::cancel_challenge_ack`]).
+    pub fn challenge_ack_pending(&self) -> bool {
+        self.replies.challenge_pending
+    }
+
+    /// Withholds the challenge ACK this connection asked for: the stack's
+    /// budget over all connections is spent (RFC 5961 §7).
+    pub fn cancel_challenge_ack(&mut self) {
+        self.replies.challenge_pending = false;
     }
 
     /// The fifth step: the acknowledgment field. Returns whether the
@@ -317,6 +351,7 @@ impl Connection {
             self.rtt.reset_backoff();
         }
         self.snd.retries = 0;
+        self.snd.backoffs = 0;
         self.on_new_ack_congestion(now, seg.ack, acked, sample);
         // RFC 6298 §5.2-5.3.
         self.timers.retransmit = (self.snd.una != self.snd.max).then(|| now + self.rtt.rto());

@@ -50,27 +50,49 @@ impl IsnGenerator {
         }
     }
 
-    fn hash(&self, local: SocketAddrV4, remote: SocketAddrV4, domain: u8) -> u64 {
-        let mut msg = [0u8; 13];
+    /// The keyed hash of an address pair for one `purpose` (so that the
+    /// values made for different purposes are independent), with `extra`
+    /// mixed in.
+    pub fn hash(&self, local: SocketAddrV4, remote: SocketAddrV4, purpose: Purpose, extra: u32) -> u64 {
+        let mut msg = [0u8; 17];
         msg[..4].copy_from_slice(&local.ip().octets());
         msg[4..6].copy_from_slice(&local.port().to_be_bytes());
         msg[6..10].copy_from_slice(&remote.ip().octets());
         msg[10..12].copy_from_slice(&remote.port().to_be_bytes());
-        msg[12] = domain;
+        msg[12] = purpose as u8;
+        msg[13..].copy_from_slice(&extra.to_be_bytes());
         siphash24(self.k0, self.k1, &msg)
     }
 
     /// The ISN for a connection from `local` to `remote` opened at `now`.
     pub fn isn(&self, local: SocketAddrV4, remote: SocketAddrV4, now: Instant) -> SeqNum {
         let m = (now.as_micros() / 4) as u32;
-        SeqNum::new(m.wrapping_add(self.hash(local, remote, 0) as u32))
+        SeqNum::new(m.wrapping_add(self.hash(local, remote, Purpose::Isn, 0) as u32))
     }
 
     /// A per-connection offset for the timestamp clock, so that TSval does
     /// not reveal uptime across connections (RFC 7323 §7.1).
     pub fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
-        self.hash(local, remote, 1) as u32
+        self.hash(local, remote, Purpose::TsOffset, 0) as u32
     }
+}
+
+/// What a keyed hash of [`IsnGenerator::hash`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Purpose {
+    /// RFC 6528 ISNs.
+    Isn = 0,
+    /// RFC 7323 §7.1 timestamp offsets.
+    TsOffset = 1,
+    /// The 4-tuple part of a SYN cookie (RFC 4987 §3.6).
+    CookieTuple = 2,
+    /// The time-dependent part of a SYN cookie.
+    CookieTime = 3,
+    /// RFC 6056 §3.3.4 `F`: where a destination's port search starts.
+    PortOffset = 4,
+    /// RFC 6056 §3.3.4 `G`: which counter of the table a destination uses.
+    PortTable = 5,
 }
 
 /// SipHash-2-4 (Aumasson & Bernstein) of `msg` under key `(k0, k1)`.

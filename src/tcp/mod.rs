@@ -25,6 +25,7 @@ pub mod sack;
 pub mod send_buffer;
 pub mod seq;
 pub mod state;
+pub mod syncookie;
 pub mod timers;
 
 use core::net::SocketAddrV4;
@@ -33,7 +34,7 @@ use bitflags::bitflags;
 
 pub use config::{Keepalive, TcpConfig};
 pub use connection::{ConnStats, Connection};
-pub use output::{Transmit, TxLimits, emit_reset};
+pub use output::{SynAck, Transmit, TxLimits, emit_reset, emit_syn_ack};
 pub use seq::SeqNum;
 pub use state::State;
 

@@ -253,7 +253,7 @@ impl Connection {
         if self.delayed_ack_due(now) {
             self.rcv.ack_now = true;
         }
-        if !self.rcv.ack_now || !self.state.is_synchronized() {
+        if !(self.rcv.ack_now || self.replies.challenge_pending) || !self.state.is_synchronized() {
             return None;
         }
         Some(Plan { seq: self.snd.max, flags: TcpFlags::ACK, offset: 0, len: 0, gso: None })
@@ -359,6 +359,7 @@ impl Connection {
         self.stats.segments_out += 1;
         if ack {
             self.rcv.ack_now = false;
+            self.replies.challenge_pending = false;
             self.rcv.unacked = 0;
             self.rcv.last_ack_sent = self.rcv.nxt;
             self.timers.delayed_ack = None;
@@ -374,17 +375,51 @@ pub fn emit_reset(reset: &Reset, buf: &mut [u8], checksum: TxChecksum) -> Option
     if reset.ack.is_some() {
         flags |= TcpFlags::ACK;
     }
+    let options = TcpOptions { timestamps: reset.timestamps, ..TcpOptions::default() };
+    let ack = reset.ack.unwrap_or_default();
+    emit_bare(&reset.tuple, reset.seq, ack, flags, 0, options, buf, checksum)
+}
+
+/// A SYN-ACK sent without a connection behind it (a SYN cookie,
+/// [`super::syncookie`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynAck {
+    pub tuple: FourTuple,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    pub window: u16,
+    pub options: TcpOptions,
+}
+
+/// Writes a stateless SYN-ACK as an IPv4 packet into `buf`.
+pub fn emit_syn_ack(s: &SynAck, buf: &mut [u8], checksum: TxChecksum) -> Option<usize> {
+    let flags = TcpFlags::SYN | TcpFlags::ACK;
+    emit_bare(&s.tuple, s.seq, s.ack, flags, s.window, s.options, buf, checksum)
+}
+
+/// A segment without payload that no connection sends.
+#[allow(clippy::too_many_arguments)]
+fn emit_bare(
+    tuple: &FourTuple,
+    seq: SeqNum,
+    ack: SeqNum,
+    flags: TcpFlags,
+    window: u16,
+    options: TcpOptions,
+    buf: &mut [u8],
+    checksum: TxChecksum,
+) -> Option<usize> {
     let repr = TcpRepr {
-        src_port: reset.tuple.local.port(),
-        dst_port: reset.tuple.remote.port(),
-        seq: reset.seq.get(),
-        ack: reset.ack.map_or(0, SeqNum::get),
+        src_port: tuple.local.port(),
+        dst_port: tuple.remote.port(),
+        seq: seq.get(),
+        ack: if flags.contains(TcpFlags::ACK) { ack.get() } else { 0 },
         flags,
-        window: 0,
+        window,
         urgent: 0,
-        options: TcpOptions { timestamps: reset.timestamps, ..TcpOptions::default() },
+        options,
     };
-    emit_packet(&tcp_ip_repr(&reset.tuple), 0, &repr, [&[], &[]], checksum, buf).ok()
+    emit_packet(&tcp_ip_repr(tuple), 0, &repr, [&[], &[]], checksum, buf).ok()
 }
 
 /// The IPv4 header of a segment from `tuple.local` to `tuple.remote`.

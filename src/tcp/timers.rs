@@ -63,7 +63,9 @@ impl Connection {
         }
         if expired(self.timers.retransmit, now) {
             self.timers.retransmit = None;
-            self.on_retransmit_timeout(now);
+            if let Some(rst) = self.on_retransmit_timeout(now) {
+                return Some(rst);
+            }
         }
         if expired(self.timers.tlp, now) {
             self.timers.tlp = None;
@@ -75,7 +77,9 @@ impl Connection {
         }
         if expired(self.timers.persist, now) {
             self.timers.persist = None;
-            self.on_persist_timeout(now);
+            if let Some(rst) = self.on_persist_timeout(now) {
+                return Some(rst);
+            }
         }
         if expired(self.timers.keepalive, now) {
             self.timers.keepalive = None;
@@ -85,14 +89,16 @@ impl Connection {
     }
 
     /// RFC 6298 §5.4-5.7 and RFC 5681 §3.1: back off, shrink the window to
-    /// one segment and go back to the oldest unacknowledged byte.
-    fn on_retransmit_timeout(&mut self, now: Instant) {
+    /// one segment and go back to the oldest unacknowledged byte. Returns
+    /// the reset of an orphan that gives up.
+    fn on_retransmit_timeout(&mut self, now: Instant) -> Option<Reset> {
         match self.state {
             State::SynSent | State::SynReceived => {
                 self.snd.retries += 1;
-                if self.snd.retries > self.cfg.syn_retries {
+                let limit = if self.passive { self.cfg.synack_retries } else { self.cfg.syn_retries };
+                if self.snd.retries > limit {
                     self.fail(Error::TimedOut);
-                    return;
+                    return None;
                 }
                 self.snd.syn_retransmitted = true;
                 self.snd.timed = None;
@@ -107,11 +113,12 @@ impl Connection {
                 if !alive {
                     self.snd.retries += 1;
                 }
-                if self.snd.retries > self.cfg.max_retries
-                    || (self.orphaned && self.snd.retries > self.cfg.max_retries / 2 + 1)
-                {
+                if self.snd.retries > self.cfg.max_retries {
                     self.fail(Error::TimedOut);
-                    return;
+                    return None;
+                }
+                if let Some(rst) = self.orphan_backs_off(now) {
+                    return Some(rst);
                 }
                 let s = self.sender_state();
                 self.cc.on_timeout(now, s);
@@ -127,26 +134,51 @@ impl Connection {
                 // §3.8.6.1), so a shrunken window is still probed.
                 self.snd.force = true;
             }
-            _ => return,
+            _ => return None,
         }
         self.timers.retransmit = Some(now + self.rtt.rto());
+        None
+    }
+
+    /// Counts a back-off (a retransmission timeout or a zero-window probe,
+    /// answered or not) of an orphan, which gives up after
+    /// `orphan_retries` without progress: the reset to send then. (Linux's
+    /// `tcp_orphan_retries`; a peer that answers every probe of a closed
+    /// window would otherwise hold the connection and its send buffer
+    /// forever.)
+    fn orphan_backs_off(&mut self, now: Instant) -> Option<Reset> {
+        if !self.orphaned {
+            return None;
+        }
+        self.snd.backoffs += 1;
+        if self.snd.backoffs <= self.cfg.orphan_retries {
+            return None;
+        }
+        let rst = self.reset(now, self.snd.max);
+        self.fail(Error::TimedOut);
+        Some(rst)
     }
 
     /// The persist timer (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): force a
     /// send or a zero-window probe, backing off; give up after as many
-    /// unanswered probes as retransmissions.
-    fn on_persist_timeout(&mut self, now: Instant) {
+    /// unanswered probes as retransmissions (an orphan sooner, see
+    /// [`Connection::orphan_backs_off`]).
+    fn on_persist_timeout(&mut self, now: Instant) -> Option<Reset> {
         if self.snd.wnd == 0 {
             self.snd.probes += 1;
             if self.snd.probes > self.cfg.max_retries {
                 self.fail(Error::TimedOut);
-                return;
+                return None;
+            }
+            if let Some(rst) = self.orphan_backs_off(now) {
+                return Some(rst);
             }
         }
         self.snd.force = true;
         self.snd.persist_backoff = (self.snd.persist_backoff + 1).min(16);
         let next = self.rtt.rto().saturating_mul(1 << self.snd.persist_backoff).min(self.cfg.max_rto);
         self.timers.persist = Some(now + next);
+        None
     }
 
     /// Keep-alive (RFC 1122 §4.2.3.6): probe after the idle time, then at

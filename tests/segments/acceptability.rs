@@ -23,8 +23,15 @@ fn empty_segment_open_window() {
     h.expect_nothing(210);
     h.send_at(220, seg().seq(h.r(1001)).ack(h.l(1)));
     h.expect1(220, ack_now(&h, 1, 1000));
+    // Unacceptable segments without data are answered at most once per
+    // `invalid_ack_interval` (500 ms, Linux's tcp_invalid_ratelimit)...
     h.send_at(230, seg().seq(h.r(0)).ack(h.l(1)));
-    h.expect1(230, ack_now(&h, 1, 1000));
+    h.expect_nothing(719);
+    h.send_at(720, seg().seq(h.r(0)).ack(h.l(1)));
+    h.expect1(720, ack_now(&h, 1, 1000));
+    // ... and those with data always (they make no ACK loop).
+    h.send_at(730, seg().seq(h.r(0)).ack(h.l(1)).payload(b"x"));
+    h.expect1(730, ack_now(&h, 1, 1000));
 }
 
 #[test]

@@ -19,7 +19,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 
 pub use core::time::Duration;
 pub use trust::Error;
-pub use trust::stack::{SocketHandle, Stack, StackConfig, Stats};
+pub use trust::stack::{Limits, SocketHandle, Stack, StackConfig, Stats};
 pub use trust::tcp::isn::IsnKey;
 pub use trust::tcp::{Keepalive, Readiness, Shutdown, State, TcpConfig};
 pub use trust::time::Instant;
@@ -203,6 +203,19 @@ impl Harness {
         let to = s.to_ip.unwrap_or(OUR_IP);
         let p = tcp_packet(s.peer_ip.unwrap_or(PEER_IP), to, &s);
         self.stack.handle_packet(self.now, &p);
+        self.drain();
+    }
+
+    /// The peer sends all of `segs` at `t`, back to back: what they make
+    /// the stack send is collected once, after the last.
+    pub fn send_burst(&mut self, t: impl At, segs: impl IntoIterator<Item = Seg>) {
+        self.advance_to(t);
+        self.assert_no_pending("send_burst");
+        for s in segs {
+            let s = self.inbound(s);
+            let p = tcp_packet(s.peer_ip.unwrap_or(PEER_IP), s.to_ip.unwrap_or(OUR_IP), &s);
+            self.stack.handle_packet(self.now, &p);
+        }
         self.drain();
     }
 

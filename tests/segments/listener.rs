@@ -15,31 +15,37 @@ fn syn_from(port: u16, iss: u32) -> Seg {
 }
 
 #[test]
-fn full_backlog_drops_syns() {
-    // The backlog bounds half-open plus unaccepted connections.
+fn full_accept_queue_drops_syns_and_completing_acks() {
+    // The backlog bounds the accept queue (established, not yet accepted).
+    // While it is full, SYNs are dropped, and so is the ACK that would
+    // complete a handshake begun earlier (Linux's listen overflow): the
+    // peers' retransmissions try again.
     let mut h = Harness::new(simple());
     let l = h.listen_backlog(2);
     let mut iss = Vec::new();
-    for (t, port) in [(0, 40000), (1, 40001)] {
+    for (t, port) in [(0, 40000), (1, 40001), (2, 40002)] {
         h.send_at(t, syn_from(port, 1000));
         let sa = h.recv_all(t);
         assert_eq!(sa.len(), 1);
         assert_eq!(sa[0].flags, TcpFlags::SYN | TcpFlags::ACK);
         iss.push(sa[0].seq);
     }
-    // Dropped silently: the peer's SYN retransmission tries again.
-    h.send_at(2, syn_from(40002, 1000));
-    h.expect_nothing(2);
-    assert_eq!(h.stats().syn_dropped, 1);
-    // Completing a handshake does not free the slot...
-    h.send_at(10, seg().seq(1001).ack(iss[0].wrapping_add(1)).ports(40000, LISTEN_PORT));
-    h.expect_nothing(10);
-    h.send_at(20, syn_from(40002, 1000));
-    h.expect_nothing(20);
-    assert_eq!(h.stats().syn_dropped, 2);
-    // ... accepting does.
+    let ack = |port: u16, iss: u32| seg().seq(1001).ack(iss.wrapping_add(1)).ports(port, LISTEN_PORT);
+    h.send_at(10, ack(40000, iss[0]));
+    h.send_at(11, ack(40001, iss[1]));
+    h.expect_nothing(11);
+    // Full: the third handshake stays half-open, a new SYN is dropped.
+    h.send_at(12, ack(40002, iss[2]));
+    h.send_at(13, syn_from(40003, 1000));
+    h.expect_nothing(13);
+    assert_eq!((h.stats().listen_overflows, h.stats().syn_dropped), (1, 1));
+    assert_eq!(h.stack.socket_count(), 4);
+    // Accepting makes room: the retransmitted ACK completes the handshake.
     assert!(h.stack.accept(l).is_ok());
-    h.send_at(30, syn_from(40002, 1000));
+    h.send_at(20, ack(40002, iss[2]));
+    h.expect_nothing(20);
+    assert!(h.stack.accept(l).is_ok() && h.stack.accept(l).is_ok());
+    h.send_at(30, syn_from(40003, 1000));
     let sa = h.recv_all(30);
     assert_eq!(sa.len(), 1, "{sa:?}");
     assert_eq!(sa[0].flags, TcpFlags::SYN | TcpFlags::ACK);

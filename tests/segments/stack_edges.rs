@@ -142,18 +142,14 @@ fn reset_before_accept_frees_the_backlog_slot() {
 }
 
 #[test]
-fn backlog_slot_returns_after_syn_ack_retries_are_exhausted() {
+fn syn_queue_slot_returns_after_syn_ack_retries_are_exhausted() {
     // RFC 9293 §3.8.3 / RFC 1122 §4.2.3.5: the half-open connection gives
-    // up after `syn_retries` retransmissions, and its backlog slot is
-    // free again.
-    let mut h = Harness::new(TcpConfig { syn_retries: 2, ..simple() });
+    // up after `synack_retries` retransmissions, and leaves the SYN queue.
+    let mut h = Harness::new(TcpConfig { synack_retries: 2, ..simple() });
     let l = h.listen_backlog(1);
     h.send_at(0, syn_from(40000, 1000));
     let sa = h.recv_all(0);
     assert_eq!(sa.len(), 1);
-    h.send_at(10, syn_from(40001, 5000));
-    h.expect_nothing(10);
-    assert_eq!(h.stats().syn_dropped, 1);
     // SYN-ACK again at 1 s and 3 s (RTO 1 s, doubled), then give up at 7 s.
     let again = h.recv_timed(7000);
     let times: Vec<u64> = again.iter().map(|(t, _)| t.as_millis()).collect();
@@ -260,9 +256,16 @@ fn max_sockets_bounds_listeners_connections_and_syns() {
     h.drain();
     assert_eq!(h.recv_all(10).len(), 1);
     assert_eq!(h.stack.socket_count(), 3);
+    // A full socket table answers SYNs statelessly, with a cookie...
     h.send_at(20, syn_from(40001, 7000));
-    h.expect_nothing(20);
-    assert_eq!(h.stats().syn_dropped, 1);
+    let sa = h.recv_all(20);
+    assert_eq!((sa.len(), h.stats().syn_cookies_sent), (1, 1), "{sa:?}");
+    assert_eq!(h.stack.socket_count(), 3);
+    // ... but has no room for the connection its ACK would open.
+    h.send_at(21, seg().seq(7001).ack(sa[0].seq.wrapping_add(1)).ports(40001, LISTEN_PORT));
+    h.expect_nothing(21);
+    assert_eq!((h.stats().syn_cookies_validated, h.stats().syn_dropped), (1, 1));
+    assert_eq!(h.stack.socket_count(), 3);
     assert_eq!(h.stack.connect(ms(20), SocketAddrV4::new(PEER_IP, 81)), Err(Error::AddrNotAvailable));
     assert_eq!(h.stack.listen(81, 4), Err(Error::AddrNotAvailable));
     h.stack.abort(ms(30), c).unwrap();
