@@ -88,14 +88,18 @@ impl Stack {
                 }
                 return;
             }
+            let pressure = self.memory_pressure();
             let Some(t) = self.sockets.tcp_mut(index) else { return };
+            t.conn.set_memory_pressure(pressure);
             if listener.is_some() && t.conn.time_wait_accepts_syn(&seg) {
                 // RFC 6191: a new incarnation replaces the TIME-WAIT one. The
                 // old one is freed, or left CLOSED to the application that
                 // still holds it.
                 iss_floor = Some(t.conn.end_time_wait());
             } else {
+                let refused = t.conn.bytes_refused();
                 let rst = t.conn.handle_segment(now, &seg);
+                self.stats.rx_bytes_refused += t.conn.bytes_refused() - refused;
                 if t.conn.challenge_ack_pending() && !self.challenges.allow(now) {
                     t.conn.cancel_challenge_ack();
                     self.stats.challenge_acks_suppressed += 1;
@@ -220,9 +224,11 @@ impl Stack {
             self.stats.syn_dropped += 1;
             return true;
         }
+        let pressure = self.memory_pressure();
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
         self.connections.insert(tuple, h.index);
         if let Some(t) = self.sockets.tcp_mut(h.index) {
+            t.conn.set_memory_pressure(pressure);
             let rst = t.conn.handle_segment(now, seg);
             self.queue_reset(rst);
         }

@@ -4,8 +4,8 @@
 //! connection nobody will use again is freed.
 
 use super::Stack;
-use super::sockets::{Socket, readiness_of};
-use crate::tcp::{Reset, State};
+use super::sockets::{Class, Socket, readiness_of};
+use crate::tcp::{MemoryPressure, Reset, State};
 use crate::time::Instant;
 
 impl Stack {
@@ -44,6 +44,62 @@ impl Stack {
         }
         self.rearm(index);
         self.refresh_readiness(index);
+        self.account(index);
+    }
+
+    /// Counts the connection against the stack-wide bounds: orphans,
+    /// TIME-WAIT (recycling the oldest beyond
+    /// [`super::Limits::max_time_wait`]) and buffer memory.
+    fn account(&mut self, index: u32) {
+        let Some(slot) = self.sockets.slot(index) else { return };
+        let Some(Socket::Tcp(t)) = slot.socket.as_ref() else { return };
+        let class = match t.conn.state() {
+            State::TimeWait => Class::TimeWait,
+            State::Closed => Class::Other,
+            _ if t.conn.is_orphaned() => Class::Orphan,
+            _ => Class::Other,
+        };
+        let (memory, generation) = (t.conn.buffer_memory(), slot.generation);
+        if !self.sockets.account(index, class, memory) || class != Class::TimeWait {
+            return;
+        }
+        self.time_wait_order.push_back((index, generation));
+        if self.time_wait_order.len() > 2 * self.sockets.time_wait() + 16 {
+            let sockets = &self.sockets;
+            self.time_wait_order.retain(|&(i, g)| sockets.is_time_wait(i, g));
+        }
+        if self.sockets.time_wait() > self.cfg.limits.max_time_wait {
+            self.recycle_oldest_time_wait();
+        }
+    }
+
+    /// Ends the TIME-WAIT that began first (as Linux would refuse a new
+    /// one beyond `tcp_max_tw_buckets`; here the newest is kept, being the
+    /// likeliest to see a late segment).
+    fn recycle_oldest_time_wait(&mut self) {
+        while let Some((index, generation)) = self.time_wait_order.pop_front() {
+            if !self.sockets.is_time_wait(index, generation) {
+                continue;
+            }
+            if let Some(t) = self.sockets.tcp_mut(index) {
+                t.conn.end_time_wait();
+                self.stats.time_wait_recycled += 1;
+                self.after_io(index);
+                return;
+            }
+        }
+    }
+
+    /// How scarce buffer memory is, against [`super::Limits::memory`].
+    pub(super) fn memory_pressure(&self) -> MemoryPressure {
+        let (used, limits) = (self.sockets.memory(), &self.cfg.limits.memory);
+        if used >= limits.hard {
+            MemoryPressure::Exhausted
+        } else if used >= limits.pressure {
+            MemoryPressure::Pressure
+        } else {
+            MemoryPressure::Normal
+        }
     }
 
     /// A half-open connection completed its handshake (or failed): it

@@ -176,6 +176,15 @@ pub struct Stats {
     pub resets_rate_limited: u64,
     /// Challenge ACKs withheld: over the stack-wide budget (RFC 5961 §7).
     pub challenge_acks_suppressed: u64,
+    /// Connections reset at `close` because [`Limits::max_orphans`]
+    /// connections were already finishing on their own.
+    pub orphans_reset: u64,
+    /// TIME-WAIT connections ended early because [`Limits::max_time_wait`]
+    /// were in TIME-WAIT.
+    pub time_wait_recycled: u64,
+    /// Received bytes within the window not taken because buffers could
+    /// not grow (memory pressure, or out-of-order bytes too sparse).
+    pub rx_bytes_refused: u64,
     /// Resets or replies dropped because the control queue was full.
     pub control_dropped: u64,
 }
@@ -197,6 +206,9 @@ pub struct Stack {
     resets: TokenBucket,
     icmp: TokenBucket,
     challenges: ChallengeBudget,
+    /// TIME-WAIT connections by (slot index, generation), oldest first;
+    /// entries that left TIME-WAIT are skipped.
+    time_wait_order: VecDeque<(u32, u32)>,
 }
 
 impl Stack {
@@ -225,6 +237,7 @@ impl Stack {
             resets: TokenBucket::new(cfg.limits.resets),
             icmp: TokenBucket::new(cfg.limits.icmp),
             challenges: ChallengeBudget::new(cfg.limits.challenge_acks, challenge_seed),
+            time_wait_order: VecDeque::new(),
             cfg,
         }
     }
@@ -248,9 +261,21 @@ impl Stack {
         self.timers.len()
     }
 
-    /// Bytes of buffer storage held by every connection together.
+    /// Bytes of buffer storage held by every connection together (what
+    /// [`Limits::memory`] bounds).
     pub fn buffer_memory(&self) -> usize {
-        self.connections().map(Connection::buffer_memory).sum()
+        self.sockets.memory()
+    }
+
+    /// Connections the application has closed that are still finishing
+    /// (what [`Limits::max_orphans`] bounds).
+    pub fn orphan_count(&self) -> usize {
+        self.sockets.orphans()
+    }
+
+    /// Connections in TIME-WAIT (what [`Limits::max_time_wait`] bounds).
+    pub fn time_wait_count(&self) -> usize {
+        self.sockets.time_wait()
     }
 
     fn tx_limits(&self) -> TxLimits {
@@ -390,6 +415,7 @@ impl Stack {
         h: SocketHandle,
         f: impl FnOnce(&mut Connection) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        let pressure = self.memory_pressure();
         let slot = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
         let Some(Socket::Tcp(t)) = slot.socket.as_mut() else {
             return Err(Error::InvalidHandle);
@@ -397,6 +423,7 @@ impl Stack {
         if t.conn.is_orphaned() {
             return Err(Error::InvalidHandle);
         }
+        t.conn.set_memory_pressure(pressure);
         let r = f(&mut t.conn);
         self.after_io(h.index);
         r
@@ -492,10 +519,23 @@ impl Stack {
     }
 
     /// Lets go of a socket. A connection closes gracefully on its own (or
-    /// is reset if unread data remains, RFC 1122 §4.2.2.13); a listener
-    /// resets every connection it opened that was not accepted. The handle
-    /// is invalid afterwards.
+    /// is reset if unread data remains, RFC 1122 §4.2.2.13, or if
+    /// [`Limits::max_orphans`] connections are already finishing on their
+    /// own); a listener resets every connection it opened that was not
+    /// accepted. The handle is invalid afterwards.
     pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        if self.sockets.orphans() >= self.cfg.limits.max_orphans {
+            // No room for another connection finishing on its own: reset
+            // it instead (Linux: "too many orphaned sockets").
+            let mut reset = false;
+            let r = self.release_handle(now, h, |c| {
+                let rst = abort_and_release(c, now);
+                reset = rst.is_some();
+                rst
+            });
+            self.stats.orphans_reset += u64::from(reset);
+            return r;
+        }
         self.release_handle(now, h, |c| c.close(now))
     }
 

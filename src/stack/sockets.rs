@@ -48,19 +48,85 @@ pub(super) struct Slot {
     pub reported: Readiness,
     /// Queued in the event queue.
     pub event_queued: bool,
+    /// What the slot counts as in the stack-wide bounds.
+    class: Class,
+    /// Buffer memory the slot's connection held when last accounted.
+    memory: usize,
 }
 
-/// A slab of sockets with a free list.
+/// What a socket counts against (see [`super::Limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Class {
+    #[default]
+    Other,
+    /// Closed by the application, still finishing.
+    Orphan,
+    TimeWait,
+}
+
+/// A slab of sockets with a free list, and the stack-wide counts of
+/// orphans, TIME-WAIT connections and buffer memory.
 #[derive(Debug, Default)]
 pub(super) struct SocketSet {
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
+    orphans: usize,
+    time_wait: usize,
+    memory: usize,
 }
 
 impl SocketSet {
     pub fn len(&self) -> usize {
         self.live
+    }
+
+    pub fn orphans(&self) -> usize {
+        self.orphans
+    }
+
+    pub fn time_wait(&self) -> usize {
+        self.time_wait
+    }
+
+    /// Buffer memory of every connection, as last accounted.
+    pub fn memory(&self) -> usize {
+        self.memory
+    }
+
+    /// Records what slot `index` counts as now and the buffer memory it
+    /// holds. Returns whether it just entered `class` from another class.
+    pub fn account(&mut self, index: u32, class: Class, memory: usize) -> bool {
+        let Some(slot) = self.slots.get_mut(index as usize).filter(|s| s.socket.is_some()) else {
+            return false;
+        };
+        self.memory = self.memory - slot.memory + memory;
+        slot.memory = memory;
+        let old = core::mem::replace(&mut slot.class, class);
+        if old == class {
+            return false;
+        }
+        self.count(old, false);
+        self.count(class, true);
+        true
+    }
+
+    /// Whether slot `index`, of generation `generation`, is in TIME-WAIT.
+    pub fn is_time_wait(&self, index: u32, generation: u32) -> bool {
+        self.slot(index).is_some_and(|s| s.generation == generation && s.class == Class::TimeWait)
+    }
+
+    fn count(&mut self, class: Class, add: bool) {
+        let counter = match class {
+            Class::Orphan => &mut self.orphans,
+            Class::TimeWait => &mut self.time_wait,
+            Class::Other => return,
+        };
+        if add {
+            *counter += 1;
+        } else {
+            *counter -= 1;
+        }
     }
 
     pub fn insert(&mut self, socket: Socket) -> SocketHandle {
@@ -75,6 +141,8 @@ impl SocketSet {
             slot.tx_queued = false;
             slot.event_queued = false;
             slot.armed = None;
+            slot.class = Class::Other;
+            slot.memory = 0;
             return SocketHandle { index, generation: slot.generation };
         }
         let index = self.slots.len() as u32;
@@ -85,6 +153,8 @@ impl SocketSet {
             armed: None,
             reported: Readiness::empty(),
             event_queued: false,
+            class: Class::Other,
+            memory: 0,
         });
         SocketHandle { index, generation: 0 }
     }
@@ -95,6 +165,9 @@ impl SocketSet {
         let socket = slot.socket.take()?;
         slot.generation = slot.generation.wrapping_add(1);
         slot.armed = None;
+        let (class, memory) = (slot.class, slot.memory);
+        self.memory -= memory;
+        self.count(class, false);
         self.free.push(index);
         self.live -= 1;
         Some(socket)

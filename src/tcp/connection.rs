@@ -3,7 +3,7 @@
 
 use super::congestion::CongestionControl;
 use super::recovery::Recovery;
-use super::recv_buffer::RecvBuffer;
+use super::recv_buffer::{Growth, RecvBuffer};
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::send_buffer::SendBuffer;
@@ -173,6 +173,16 @@ pub struct ConnStats {
     pub dup_acks: u64,
     /// Tail loss probes sent (RFC 8985 §7).
     pub tail_loss_probes: u64,
+}
+
+/// How scarce buffer memory is over the whole stack (Linux's `tcp_mem`
+/// levels); see [`Connection::set_memory_pressure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryPressure {
+    #[default]
+    Normal,
+    Pressure,
+    Exhausted,
 }
 
 /// Why a connection ended abnormally.
@@ -392,6 +402,25 @@ impl Connection {
     /// rings as allocated, not their capacities).
     pub fn buffer_memory(&self) -> usize {
         self.snd.buf.allocated() + self.rcv.buf.allocated()
+    }
+
+    /// How scarce buffer memory is over the whole stack: under pressure
+    /// the windows this connection offers stay within the storage it has
+    /// and its send buffer stops growing; once memory is exhausted it
+    /// takes no byte that needs more storage (each keeps its first 4 KiB).
+    pub fn set_memory_pressure(&mut self, pressure: MemoryPressure) {
+        self.snd.buf.set_growth(pressure == MemoryPressure::Normal);
+        self.rcv.buf.set_growth(match pressure {
+            MemoryPressure::Normal => Growth::Free,
+            MemoryPressure::Pressure => Growth::NoNewOffers,
+            MemoryPressure::Exhausted => Growth::None,
+        });
+    }
+
+    /// Received bytes within the window not taken because the receive
+    /// buffer could not grow for them.
+    pub fn bytes_refused(&self) -> u64 {
+        self.rcv.buf.refused()
     }
 
     /// Whether everything written (and the FIN, if queued) is acknowledged.

@@ -33,7 +33,7 @@ use core::net::SocketAddrV4;
 use bitflags::bitflags;
 
 pub use config::{Keepalive, TcpConfig};
-pub use connection::{ConnStats, Connection};
+pub use connection::{ConnStats, Connection, MemoryPressure};
 pub use output::{SynAck, Transmit, TxLimits, emit_reset, emit_syn_ack};
 pub use seq::SeqNum;
 pub use state::State;

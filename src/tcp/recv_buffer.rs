@@ -3,6 +3,7 @@
 //! §3.10.7.4, "segment text").
 
 use super::assembler::{Assembler, Range};
+use super::send_buffer::INITIAL_RING;
 
 /// Most separate out-of-order ranges held at once; a segment that would
 /// need more is dropped (the peer retransmits it).
@@ -15,6 +16,14 @@ const MAX_OUT_OF_ORDER_RANGES: usize = 32;
 /// and grows (doubling, up to the capacity) only as far as the bytes held
 /// need, so a connection that moves little data costs little memory and no
 /// large zeroing.
+///
+/// Out-of-order bytes grow the ring beyond its first [`INITIAL_RING`]
+/// bytes only while the bytes held fill at least a quarter of the span it
+/// must cover: a byte at the edge of the window must not allocate the
+/// whole ring. While buffer
+/// memory is under pressure ([`RecvBuffer::set_growth`]) the window offered
+/// stays within the ring as it is, and once memory runs out no byte that
+/// needs more storage is taken.
 #[derive(Debug)]
 pub struct RecvBuffer {
     storage: Vec<u8>,
@@ -24,6 +33,22 @@ pub struct RecvBuffer {
     /// Stream offset one past the last in-order byte.
     in_order_end: u64,
     out_of_order: Assembler,
+    growth: Growth,
+    /// Bytes in the window not taken because the ring could not grow.
+    refused: u64,
+}
+
+/// How far the ring of a [`RecvBuffer`] may grow (from the stack's
+/// accounting of buffer memory, RFC 9293 §3.8.6.2.2's "resources").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Growth {
+    /// Up to the capacity.
+    Free,
+    /// The window offered stays within the ring as it is (or its first
+    /// [`INITIAL_RING`] bytes), but bytes already offered are still taken.
+    NoNewOffers,
+    /// Nothing beyond the ring as it is (or its first bytes) is taken.
+    None,
 }
 
 /// What [`RecvBuffer::write_at`] did with a segment's bytes.
@@ -43,7 +68,26 @@ impl RecvBuffer {
             read_offset: 0,
             in_order_end: 0,
             out_of_order: Assembler::new(MAX_OUT_OF_ORDER_RANGES),
+            growth: Growth::Free,
+            refused: 0,
         }
+    }
+
+    /// Bytes within the window not taken so far because the ring could not
+    /// grow for them (memory pressure, or out-of-order bytes too sparse).
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Sets how far the ring may grow.
+    pub fn set_growth(&mut self, growth: Growth) {
+        self.growth = growth;
+    }
+
+    /// The ring as it is, or its first allocation: what every connection
+    /// may hold whatever the memory pressure.
+    fn kept(&self) -> usize {
+        self.storage.len().max(INITIAL_RING).min(self.capacity)
     }
 
     pub fn capacity(&self) -> usize {
@@ -71,7 +115,8 @@ impl RecvBuffer {
 
     /// Room beyond the in-order point: the largest window we may offer.
     pub fn window(&self) -> usize {
-        self.capacity.saturating_sub(self.readable())
+        let limit = if self.growth == Growth::Free { self.capacity } else { self.kept() };
+        limit.saturating_sub(self.readable())
     }
 
     /// Stream offset one past the last in-order byte.
@@ -105,10 +150,13 @@ impl RecvBuffer {
     /// discarded, until both ends have backed off into a stall.
     pub fn write_within(&mut self, offset: usize, data: &[u8], offered: usize) -> Accepted {
         let window = self.window().max(offered);
-        if offset >= window || data.is_empty() {
-            return Accepted { advanced: 0, stored: data.is_empty() };
+        let room = self.room(offset, data.len(), window).min(window);
+        let in_window = data.len().min(window.saturating_sub(offset));
+        let data = &data[..data.len().min(room.saturating_sub(offset))];
+        self.refused += (in_window - data.len()) as u64;
+        if data.is_empty() {
+            return Accepted { advanced: 0, stored: in_window == 0 && offset < window };
         }
-        let data = &data[..data.len().min(window - offset)];
         let start = self.in_order_end + offset as u64;
         let end = start + data.len() as u64;
         if offset > 0 && !self.out_of_order.insert(start, end) {
@@ -128,6 +176,31 @@ impl RecvBuffer {
             self.in_order_end = self.in_order_end.max(new_end);
         }
         Accepted { advanced: (self.in_order_end - before) as usize, stored: true }
+    }
+
+    /// How far past the in-order point `len` bytes at `offset` may be
+    /// stored: anywhere in the window when the ring may grow for them,
+    /// else only within the ring as it is (or its first allocation).
+    fn room(&self, offset: usize, len: usize, window: usize) -> usize {
+        let readable = self.readable();
+        let needed = readable + offset + len.min(window.saturating_sub(offset));
+        let ring = self.storage.len();
+        if needed <= ring {
+            return window;
+        }
+        let grow = match self.growth {
+            Growth::None => false,
+            // In order, the bytes fill what they grow; out of order, they
+            // must fill a quarter of the span the ring then covers.
+            _ if offset == 0 => true,
+            _ => 4 * (readable + self.out_of_order_bytes() + len) >= needed,
+        };
+        if grow { window } else { self.kept().saturating_sub(readable) }
+    }
+
+    /// Bytes held out of order.
+    fn out_of_order_bytes(&self) -> usize {
+        self.out_of_order.ranges().iter().map(|r| (r.end - r.start) as usize).sum()
     }
 
     /// Copies readable bytes into `buf`, returning how many.
@@ -154,10 +227,7 @@ impl RecvBuffer {
         if needed <= ring {
             return;
         }
-        let new_len = needed
-            .max(ring * 2)
-            .max(super::send_buffer::INITIAL_RING)
-            .min(self.capacity.max(self.readable() + window));
+        let new_len = needed.max(ring * 2).max(INITIAL_RING).min(self.capacity.max(self.readable() + window));
         let mut grown = vec![0u8; new_len];
         if ring > 0 {
             // Every byte the old ring can hold lies in
@@ -209,6 +279,39 @@ mod tests {
         assert_eq!(&out[..2], b"gh");
     }
     use proptest::prelude::*;
+
+    #[test]
+    fn a_byte_at_the_window_edge_does_not_grow_the_ring() {
+        let cap = 64 * INITIAL_RING;
+        let mut b = RecvBuffer::new(cap);
+        assert_eq!(b.write_at(cap - 1, b"x"), Accepted { advanced: 0, stored: false });
+        assert_eq!(b.allocated(), 0);
+        // Within the first ring it is held.
+        assert!(b.write_at(INITIAL_RING - 1, b"y").stored);
+        assert_eq!(b.allocated(), INITIAL_RING);
+        // Out-of-order data that fills a quarter of the span grows the ring.
+        let big = vec![1u8; 2 * INITIAL_RING];
+        assert!(b.write_at(INITIAL_RING, &big).stored);
+        assert!(b.allocated() >= 3 * INITIAL_RING && b.allocated() <= 4 * 3 * INITIAL_RING);
+        // In order, the ring grows as far as the bytes need.
+        let mut c = RecvBuffer::new(cap);
+        assert_eq!(c.write_at(0, &vec![2u8; cap]).advanced, cap);
+        assert_eq!(c.allocated(), cap);
+    }
+
+    #[test]
+    fn growth_under_memory_pressure() {
+        let mut b = RecvBuffer::new(16 * INITIAL_RING);
+        b.set_growth(Growth::NoNewOffers);
+        assert_eq!(b.window(), INITIAL_RING, "offers only the first ring");
+        // What was offered before is still taken.
+        assert_eq!(b.write_within(0, &[1u8; 3 * INITIAL_RING], 8 * INITIAL_RING).advanced, 3 * INITIAL_RING);
+        b.set_growth(Growth::None);
+        let n = b.write_within(0, &[1u8; 3 * INITIAL_RING], 8 * INITIAL_RING).advanced;
+        assert_eq!(n, b.allocated() - 3 * INITIAL_RING, "only what the ring holds as it is");
+        b.set_growth(Growth::Free);
+        assert_eq!(b.window(), 16 * INITIAL_RING - b.readable());
+    }
 
     #[test]
     fn in_order_and_gap_fill() {

@@ -16,11 +16,25 @@ pub struct SendBuffer {
     capacity: usize,
     head: usize,
     len: usize,
+    /// The ring may grow past its first [`INITIAL_RING`] bytes (not while
+    /// buffer memory is under pressure).
+    may_grow: bool,
 }
 
 impl SendBuffer {
     pub fn new(capacity: usize) -> SendBuffer {
-        SendBuffer { storage: Vec::new(), capacity: capacity.max(1), head: 0, len: 0 }
+        SendBuffer { storage: Vec::new(), capacity: capacity.max(1), head: 0, len: 0, may_grow: true }
+    }
+
+    /// Lets the ring grow up to the capacity (`true`), or no further than
+    /// it is now or its first [`INITIAL_RING`] bytes (`false`).
+    pub fn set_growth(&mut self, may_grow: bool) {
+        self.may_grow = may_grow;
+    }
+
+    /// How large the ring may be now.
+    fn limit(&self) -> usize {
+        if self.may_grow { self.capacity } else { self.storage.len().max(INITIAL_RING).min(self.capacity) }
     }
 
     /// Bytes held (written and not yet acknowledged).
@@ -44,7 +58,7 @@ impl SendBuffer {
 
     /// Room for more application data.
     pub fn free(&self) -> usize {
-        self.capacity - self.len
+        self.limit().saturating_sub(self.len)
     }
 
     /// Appends as much of `data` as fits; returns how much was taken.
@@ -70,7 +84,7 @@ impl SendBuffer {
         if needed <= ring {
             return;
         }
-        let new_len = needed.max(ring * 2).max(INITIAL_RING).min(self.capacity);
+        let new_len = needed.max(ring * 2).max(INITIAL_RING).min(self.limit());
         let mut grown = vec![0u8; new_len];
         let [a, b] = self.slices(0, self.len);
         grown[..a.len()].copy_from_slice(a);
@@ -166,6 +180,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn without_growth_the_ring_stays_as_it_is() {
+        let mut b = SendBuffer::new(1000);
+        b.set_growth(false);
+        assert_eq!(b.free(), INITIAL_RING, "the first ring is always allowed");
+        assert_eq!(b.write(&[7; 100]), INITIAL_RING);
+        assert_eq!((b.free(), b.allocated()), (0, INITIAL_RING));
+        b.consume(10);
+        assert_eq!(b.write(&[8; 100]), 10);
+        b.set_growth(true);
+        assert_eq!(b.write(&[9; 100]), 100);
+        assert!(b.allocated() > INITIAL_RING);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod harness;
 
 mod acceptability;
+mod bounds;
 mod close;
 mod close_edges;
 mod congestion;
