@@ -23,6 +23,7 @@ mod lifecycle;
 mod limits;
 mod listener;
 mod output;
+mod ports;
 mod ratelimit;
 mod sockets;
 mod timers;
@@ -36,6 +37,7 @@ pub use sockets::SocketHandle;
 
 use self::listener::Listener;
 use self::output::Control;
+use self::ports::EphemeralPorts;
 use self::ratelimit::{ChallengeBudget, TokenBucket};
 use self::sockets::{Socket, SocketSet, TcpSocket, readiness_of};
 use self::timers::TimerQueue;
@@ -70,7 +72,8 @@ pub struct StackConfig {
     /// Most sockets (listeners and connections, including orphans and
     /// TIME-WAIT) at once (default 65536).
     pub max_sockets: usize,
-    /// Local ports for `connect` (default 49152-65535, RFC 6335).
+    /// Local ports for `connect` (default 49152-65535, RFC 6335), chosen
+    /// as RFC 6056 §3.3.4 algorithm 4 describes.
     pub ephemeral_ports: (u16, u16),
     /// Most resets, ICMP replies and SYN-cookie SYN-ACKs waiting to be
     /// sent (default 1024); beyond it they are dropped and counted.
@@ -201,7 +204,7 @@ pub struct Stack {
     tx_queue: VecDeque<u32>,
     control: VecDeque<Control>,
     events: VecDeque<u32>,
-    next_port: u16,
+    ports: EphemeralPorts,
     stats: Stats,
     resets: TokenBucket,
     icmp: TokenBucket,
@@ -216,12 +219,8 @@ impl Stack {
     /// [`TcpConfig::validate`]; out-of-range values are clamped.
     pub fn new(cfg: StackConfig) -> Stack {
         let isn = IsnGenerator::new(cfg.isn_key);
-        let (lo, hi) = cfg.ephemeral_ports;
-        let span = u32::from(hi.saturating_sub(lo)) + 1;
-        // Ephemeral ports start at a keyed-random point of the range, so
-        // they are not predictable across stacks (RFC 6056's aim).
         let local = SocketAddrV4::new(cfg.addr, 0);
-        let start = lo.wrapping_add((isn.ts_offset(local, local) % span) as u16);
+        let ports = EphemeralPorts::new(&isn, local);
         let challenge_seed = isn.hash(local, local, Purpose::TsOffset, 1);
         Stack {
             isn,
@@ -232,7 +231,7 @@ impl Stack {
             tx_queue: VecDeque::new(),
             control: VecDeque::new(),
             events: VecDeque::new(),
-            next_port: start,
+            ports,
             stats: Stats::default(),
             resets: TokenBucket::new(cfg.limits.resets),
             icmp: TokenBucket::new(cfg.limits.icmp),
@@ -385,27 +384,19 @@ impl Stack {
     /// An ephemeral port free for `remote` (or for listening), whose flow
     /// to `remote` arrives on this engine's device queue.
     fn free_port(&mut self, remote: Option<SocketAddrV4>) -> Result<u16, Error> {
-        let (lo, hi) = self.cfg.ephemeral_ports;
-        let span = u32::from(hi.saturating_sub(lo)) + 1;
-        for _ in 0..span {
-            let port = self.next_port;
-            self.next_port = if port >= hi || port < lo { lo } else { port + 1 };
-            if self.listeners.contains_key(&port) {
-                continue;
-            }
-            let local = SocketAddrV4::new(self.cfg.addr, port);
-            let taken = match remote {
-                Some(remote) => {
-                    !self.cfg.queue.carries(port, remote.port())
-                        || self.connections.contains_key(&FourTuple { local, remote })
-                }
-                None => false,
-            };
-            if !taken {
-                return Ok(port);
-            }
-        }
-        Err(Error::AddrNotAvailable)
+        let local = SocketAddrV4::new(self.cfg.addr, 0);
+        let (listeners, connections, queue) = (&self.listeners, &self.connections, self.cfg.queue);
+        let usable = |port: u16| {
+            !listeners.contains_key(&port)
+                && remote.is_none_or(|remote| {
+                    let local = SocketAddrV4::new(*local.ip(), port);
+                    queue.carries(port, remote.port())
+                        && !connections.contains_key(&FourTuple { local, remote })
+                })
+        };
+        self.ports
+            .pick(&self.isn, local, remote, self.cfg.ephemeral_ports, usable)
+            .ok_or(Error::AddrNotAvailable)
     }
 
     /// Runs `f` on the connection behind `h` (not orphaned), then updates

@@ -1,6 +1,7 @@
 //! The stack around connections, at its edges: handles that outlive their
 //! socket, readiness events, the backlog when connections die before
-//! `accept`, ephemeral ports, the socket limit and the control queue.
+//! `accept`, ephemeral ports (RFC 6056), the socket limit and the control
+//! queue.
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 
@@ -190,6 +191,31 @@ fn ephemeral_ports_run_out_and_come_back() {
     assert_eq!(h.stack.connect(ms(20), peer), Err(Error::AddrNotAvailable));
     h.drain();
     assert_eq!(h.recv_all(20).len(), 1, "one SYN");
+}
+
+#[test]
+fn ephemeral_ports_per_destination_as_rfc_6056_algorithm_4() {
+    // One destination's ports follow each other; another destination's do
+    // not continue that sequence (a single counter for every destination
+    // would let anyone count our connections from their own ports).
+    let mut h = Harness::new(simple());
+    let port = |h: &mut Harness, ip: Ipv4Addr| {
+        let c = h.stack.connect(ms(0), SocketAddrV4::new(ip, 80)).unwrap();
+        h.stack.addresses(c).unwrap().local.port()
+    };
+    let other = Ipv4Addr::new(10, 0, 0, 3);
+    let (a1, b1, a2, b2, a3) = (
+        port(&mut h, PEER_IP),
+        port(&mut h, other),
+        port(&mut h, PEER_IP),
+        port(&mut h, other),
+        port(&mut h, PEER_IP),
+    );
+    assert_eq!((a2, a3), (a1 + 1, a1 + 2));
+    assert_eq!(b2, b1 + 1);
+    assert!(a1.abs_diff(b1) > 2, "{a1} {b1}");
+    h.drain();
+    let _ = h.recv_all(0);
 }
 
 /// An engine that owns one queue of a multi-queue device connects only
