@@ -293,15 +293,7 @@ impl Interface {
         let (embedded, thread) = if embedded {
             (Some(Mutex::new(reactor)), None)
         } else {
-            let shared = shared.clone();
-            let thread = std::thread::Builder::new().name("trust-reactor".into()).spawn(move || {
-                if let Err(e) = reactor.run() {
-                    eprintln!("trust: reactor stopped: {e}");
-                }
-                shared.request_stop();
-                shared.lock().on_stop();
-            })?;
-            (None, Some(thread))
+            (None, Some(reactor.spawn("trust-reactor")?))
         };
         let inner = Arc::new(Inner { shared, embedded, addr: cfg.addr });
         Ok(Interface { inner, thread, backend, stats, tun_name, offload, queue })
@@ -402,5 +394,65 @@ impl Drop for Interface {
             let _ = r.lock().unwrap_or_else(|e| e.into_inner()).shut_down();
             self.inner.lock().on_stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reactor::Backend;
+    use crate::tcp::isn::IsnKey;
+
+    /// A device that fails the way a bug would: the reactor thread panics
+    /// on its third wait.
+    struct PanicsOnThirdWait(usize);
+
+    impl Backend for PanicsOnThirdWait {
+        fn wait(&mut self, _: Option<crate::time::Instant>) -> io::Result<()> {
+            self.0 += 1;
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(self.0 < 3, "injected reactor failure");
+            Ok(())
+        }
+        fn drain_received(&mut self, _: &mut dyn FnMut(&[u8])) {}
+        fn tx_buffer(&mut self) -> Option<&mut [u8]> {
+            None
+        }
+        fn tx_commit(&mut self, _: usize) {}
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn take_tx_errors(&mut self) -> u64 {
+            0
+        }
+        fn name(&self) -> &'static str {
+            "panics"
+        }
+    }
+
+    #[test]
+    fn a_panicking_reactor_thread_wakes_blocked_callers_with_an_error() {
+        let addr = Ipv4Addr::new(10, 0, 0, 1);
+        let stack = Stack::new(StackConfig::with_key(addr, IsnKey::from_seed(1)));
+        let shared = Shared::new(Core::new(stack)).unwrap();
+        let reactor = Reactor::with_backend(Box::new(PanicsOnThirdWait(0)), shared.clone());
+        let thread = reactor.spawn("test-reactor").unwrap();
+        let inner = Arc::new(Inner { shared, embedded: None, addr });
+        let iface = Interface {
+            inner,
+            thread: Some(thread),
+            backend: "panics",
+            stats: Arc::default(),
+            tun_name: "none".into(),
+            offload: false,
+            queue: DeviceQueue::default(),
+        };
+        let listener = TcpListener::bind(&iface, 80).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(listener.accept().map(|_| ()).map_err(|e| e.kind())));
+        // A hang guard, not a timing claim: without the fix this waits forever.
+        let got = rx.recv_timeout(Duration::from_secs(60)).expect("accept still blocked");
+        assert_eq!(got, Err(io::ErrorKind::NotConnected));
+        assert!(iface.inner.lock().stopped);
     }
 }

@@ -45,6 +45,8 @@ pub struct Epoll {
     rx: Batch,
     tx: Batch,
     tun_readable: bool,
+    /// TUN writes that failed since the reactor last asked.
+    tx_errors: u64,
 }
 
 impl Epoll {
@@ -53,7 +55,8 @@ impl Epoll {
         epoll.add(tun.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TUN_TOKEN))?;
         epoll.add(borrow(wake_fd), EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))?;
         let size = super::uring::packet_buffer_size(&tun);
-        Ok(Epoll { tun, epoll, wake_fd, rx: Batch::new(size), tx: Batch::new(size), tun_readable: true })
+        let (rx, tx) = (Batch::new(size), Batch::new(size));
+        Ok(Epoll { tun, epoll, wake_fd, rx, tx, tun_readable: true, tx_errors: 0 })
     }
 
     fn read_packets(&mut self) -> io::Result<()> {
@@ -132,11 +135,15 @@ impl Backend for Epoll {
     fn flush(&mut self) -> io::Result<()> {
         for p in self.tx.packets() {
             // A TUN write does not block; a failed one is a lost packet,
-            // which TCP recovers from.
-            let _ = self.tun.write(p);
+            // which TCP recovers from. It is counted.
+            self.tx_errors += u64::from(self.tun.write(p).is_err());
         }
         self.tx.lens.clear();
         Ok(())
+    }
+
+    fn take_tx_errors(&mut self) -> u64 {
+        core::mem::take(&mut self.tx_errors)
     }
 
     fn name(&self) -> &'static str {

@@ -107,6 +107,8 @@ pub(crate) trait Backend: Send {
     fn tx_commit(&mut self, len: usize);
     /// Pushes queued writes to the device without sleeping.
     fn flush(&mut self) -> io::Result<()>;
+    /// Device writes that failed since the last call (each a lost packet).
+    fn take_tx_errors(&mut self) -> u64;
     fn name(&self) -> &'static str;
 }
 
@@ -204,6 +206,8 @@ pub struct ReactorStats {
     pub turns: AtomicU64,
     pub rx_packets: AtomicU64,
     pub tx_packets: AtomicU64,
+    /// Packets the device refused to take (a failed TUN write).
+    pub tx_errors: AtomicU64,
 }
 
 /// The loop. See the module documentation.
@@ -251,6 +255,29 @@ impl<H: Host> Reactor<H> {
 
     pub fn stats(&self) -> Arc<ReactorStats> {
         self.stats.clone()
+    }
+
+    /// Runs the loop on a thread of its own ([`Reactor::run`]). However
+    /// the thread ends (a stop was asked for, the device failed, or
+    /// something panicked), the host hears [`Host::on_stop`] as it goes, so
+    /// that every caller blocked on the loop is woken with an error
+    /// instead of waiting forever.
+    pub fn spawn(self, name: &str) -> io::Result<std::thread::JoinHandle<()>> {
+        /// Stops the shared state when dropped, unwinding included.
+        struct StopOnExit<H: Host>(Arc<Shared<H>>);
+        impl<H: Host> Drop for StopOnExit<H> {
+            fn drop(&mut self) {
+                self.0.request_stop();
+                self.0.lock().on_stop();
+            }
+        }
+        let stop = StopOnExit(self.shared.clone());
+        std::thread::Builder::new().name(name.into()).spawn(move || {
+            let _stop = stop;
+            if let Err(e) = self.run() {
+                eprintln!("trust: reactor stopped: {e}");
+            }
+        })
     }
 
     /// Runs until [`Shared::request_stop`], then resets every connection
@@ -327,5 +354,14 @@ impl<H: Host> Reactor<H> {
         host.dispatch_events();
         self.deadline = host.stack().poll_timeout();
         host.after_turn();
+        stats.tx_errors.fetch_add(self.backend.take_tx_errors(), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+impl<H: Host> Reactor<H> {
+    /// A reactor over a backend of the test's making.
+    pub(crate) fn with_backend(backend: Box<dyn Backend>, shared: Arc<Shared<H>>) -> Reactor<H> {
+        Reactor { backend, vnet_hdr: false, shared, stats: Arc::default(), deadline: None }
     }
 }

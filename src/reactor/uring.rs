@@ -157,6 +157,8 @@ pub struct Uring {
     /// asks for one completion more than these, so that the writes it
     /// submits do not end it at once and cost a second `io_uring_enter`.
     quiet: usize,
+    /// TUN writes that failed since the reactor last asked.
+    tx_errors: u64,
 }
 
 impl Uring {
@@ -190,6 +192,7 @@ impl Uring {
                     timer: None,
                     timespec: Box::new(Timespec::new()),
                     error: None,
+                    tx_errors: 0,
                     spin: cfg.spin,
                     quiet: 0,
                 })
@@ -333,6 +336,7 @@ impl Uring {
                 UD_TX => {
                     self.tx.free.push((ud & 0xffff) as u16);
                     self.quiet = self.quiet.saturating_sub(1);
+                    self.tx_errors += u64::from(res < 0);
                 }
                 UD_TIMER_UPDATE => self.quiet = self.quiet.saturating_sub(1),
                 UD_TIMER => self.timer = None,
@@ -453,6 +457,10 @@ impl Backend for Uring {
         }
         self.reap();
         Ok(())
+    }
+
+    fn take_tx_errors(&mut self) -> u64 {
+        core::mem::take(&mut self.tx_errors)
     }
 
     fn name(&self) -> &'static str {

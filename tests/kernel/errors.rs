@@ -153,3 +153,24 @@ fn connect_to_silent_address_times_out() {
     let err = r.expect_err("connect_timeout to an address that never answers");
     assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
 }
+
+/// The device refuses trust's packets (its link is down, so every TUN
+/// write fails with EIO): each refused write is counted, none is silently
+/// lost, and the connect fails as any unanswered one does.
+#[test]
+fn refused_tun_writes_are_counted() {
+    let ns = Netns::new("txerr");
+    run_in(&ns, LIMIT, "TUN link down", || {
+        let iface = open(config("tk16", 116));
+        assert_eq!(iface.reactor_stats().tx_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+        let status = std::process::Command::new("ip").args(["link", "set", "tk16", "down"]).status().unwrap();
+        assert!(status.success(), "ip link set tk16 down");
+        let addr = SocketAddr::from((host_addr(116), 92));
+        let err =
+            TcpStream::connect_timeout(&iface, &addr, Duration::from_millis(3500)).expect_err("no route out");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        // The SYN at 0 s, 1 s and 3 s: the first two have completed.
+        let errors = iface.reactor_stats().tx_errors.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(errors >= 2, "{errors} TUN write errors counted\n{}", report(&iface));
+    });
+}
