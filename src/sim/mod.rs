@@ -40,6 +40,9 @@ pub struct Network {
     /// When set, copies of the most recent packets handed to links (up to
     /// [`CAPTURE_LEN`]), oldest first, with the sending host's index.
     pub capture: Option<VecDeque<(usize, Vec<u8>)>>,
+    /// Packets a host sent to an address neither host has (answers to
+    /// forged sources, say): no link carries them.
+    pub unroutable: u64,
 }
 
 /// How many packets [`Network::capture`] keeps.
@@ -59,14 +62,20 @@ impl Network {
             trace: None,
             capture: None,
             wake: None,
+            unroutable: 0,
         }
     }
 
     /// Sends everything both engines want to send now.
     pub fn flush(&mut self) {
         for i in 0..2 {
+            let peer = self.hosts[1 - i].config().addr.octets();
             while let Some(tx) = self.hosts[i].poll_transmit(self.now, &mut self.buf) {
                 let packet = &self.buf[..tx.len];
+                if packet.get(16..20).is_some_and(|dst| dst != peer) {
+                    self.unroutable += 1;
+                    continue;
+                }
                 if let Some(trace) = self.trace.as_mut() {
                     trace.push(format!("{:?} {}->{} {}", self.now, i, 1 - i, describe(packet)));
                 }

@@ -143,7 +143,12 @@ impl Stack {
             return;
         }
         if seg.has(TcpFlags::ACK) {
-            if seg.has(TcpFlags::SYN) || !self.cookie_ack(now, listener, tuple, seg) {
+            let cookie = if seg.has(TcpFlags::SYN) {
+                Cookie::NotChecked
+            } else {
+                self.cookie_ack(now, listener, tuple, seg)
+            };
+            if cookie == Cookie::NotChecked {
                 self.reset_unmatched(now, tuple, seg);
             }
             return;
@@ -199,30 +204,36 @@ impl Stack {
 
     /// An ACK for a listener: if cookies went out lately, it may carry one.
     /// A valid cookie opens the connection straight into the accept queue
-    /// and hands it the ACK (with any data it carries). Returns whether
-    /// the ACK was taken as a cookie; if not, it gets a reset.
-    fn cookie_ack(&mut self, now: Instant, listener: u32, tuple: FourTuple, seg: &Segment<'_>) -> bool {
+    /// and hands it the ACK (with any data it carries).
+    ///
+    /// One that fails is dropped, not reset: it may be a later segment of
+    /// a cookie connection whose first segment was lost or overtaken (only
+    /// the first carries the peer's ISN that the cookie covers), and a
+    /// reset would kill a connection the flood pushed onto cookies. The
+    /// peer's retransmission of that first segment then opens it. (Outside
+    /// such a period a stray ACK gets its reset, RFC 9293 §3.10.7.2.)
+    fn cookie_ack(&mut self, now: Instant, listener: u32, tuple: FourTuple, seg: &Segment<'_>) -> Cookie {
         let table_full = self.sockets.len() >= self.cfg.max_sockets;
-        let Some(l) = self.sockets.listener_mut(listener) else { return false };
+        let Some(l) = self.sockets.listener_mut(listener) else { return Cookie::NotChecked };
         let lifetime = syncookie::PERIOD * 3;
         if l.last_overflow.is_none_or(|at| now.saturating_since(at) > lifetime) {
-            return false;
+            return Cookie::NotChecked;
         }
         let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
         let Some(conn) = Connection::from_cookie(&self.isn, now, tuple, seg, offset, self.cfg.mtu, cfg)
         else {
             self.stats.syn_cookies_rejected += 1;
-            return false;
+            return Cookie::Invalid;
         };
         self.stats.syn_cookies_validated += 1;
         if !l.can_accept_more() {
             self.stats.listen_overflows += 1;
-            return true;
+            return Cookie::Valid;
         }
         if table_full {
             self.stats.syn_dropped += 1;
-            return true;
+            return Cookie::Valid;
         }
         let pressure = self.memory_pressure();
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
@@ -237,7 +248,7 @@ impl Stack {
         }
         self.after_io(h.index);
         self.refresh_readiness(listener);
-        true
+        Cookie::Valid
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection gets a reset,
@@ -257,6 +268,15 @@ impl Stack {
         };
         self.queue_reset(Some(rst));
     }
+}
+
+/// What a listener made of an ACK as a SYN cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cookie {
+    /// No cookies went out lately: an ordinary stray ACK.
+    NotChecked,
+    Invalid,
+    Valid,
 }
 
 /// RFC 1122 §3.2.1.3 and §4.2.3.10: never answer a broadcast, multicast,

@@ -67,11 +67,12 @@ fn run(seed: u64, trace: bool) -> Result<(), String> {
     hosts[0].ephemeral_ports = (40_000, 40_000 + pool - 1);
     for h in &mut hosts {
         h.tcp.time_wait = Duration::from_millis(rng.range_u64(1_000..=5_000));
-        // An orphan gives up after max_retries / 2 + 1 timeouts, leaving a
-        // client that reads forever (nothing to send, no keep-alive); at
-        // 20 % loss the default 15 (8 for orphans) is hit about once in
-        // 10^4 seeds, so allow more.
+        // An orphan gives up after `orphan_retries` back-offs without
+        // progress, leaving a client that reads forever (nothing to send,
+        // no keep-alive); at 20 % loss the default 8 (15 for connections
+        // still held) is hit about once in 10^4 seeds, so allow more.
         h.tcp.max_retries = 30;
+        h.tcp.orphan_retries = 30;
     }
     let flows: Vec<Flow> = (0..params.flows)
         .map(|_| Flow {

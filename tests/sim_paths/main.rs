@@ -2,7 +2,8 @@
 //! (`tests/simulation`) does not take: simultaneous open, link partitions
 //! shorter and longer than the retry budget, keep-alive over hours of idle
 //! time and against a vanished peer, connection churn with port and slot
-//! reuse, a listener backlog under a SYN burst, aborts in the handshake and
+//! reuse, a listener backlog under a SYN burst, real clients through a SYN
+//! flood (SYN cookies), aborts in the handshake and
 //! mid-transfer from either side, half-close under loss, and reuse of a
 //! 4-tuple whose TIME-WAIT a reset cut short.
 //!
@@ -21,6 +22,7 @@
 mod abort;
 mod backlog;
 mod churn;
+mod flood;
 mod halfclose;
 mod keepalive;
 mod open;
