@@ -155,7 +155,7 @@ impl Flooder {
                 net.hosts[1].handle_packet(net.now, &buf[..len]);
                 self.sent += 1;
             }
-            self.next = self.next + Duration::from_millis(1);
+            self.next += Duration::from_millis(1);
         }
         net.wake_at(self.next);
     }
