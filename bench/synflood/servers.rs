@@ -132,16 +132,15 @@ pub fn kernel_server(ns: &str, addr: SocketAddrV4, backlog: usize) {
 
 // ------------------------------------------------------------------ kernel counters
 
-/// The `TcpExt` counters of process `pid`'s namespace (`/proc/PID/net/netstat`).
-pub fn netstat(pid: u32) -> HashMap<String, u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/net/netstat")).expect("read net/netstat");
-    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
-    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { panic!("no TcpExt in:\n{text}") };
-    names
-        .split_whitespace()
-        .zip(values.split_whitespace())
-        .filter_map(|(k, v)| Some((k.into(), v.parse().ok()?)))
-        .collect()
+/// The counters of block `prefix` (like `TcpExt:` or `Ip:`) of a
+/// `/proc/.../net/netstat` or `snmp` file: a line of names, then a line of
+/// values.
+pub fn counters(file: &str, prefix: &str) -> HashMap<String, u64> {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("read {file}: {e}"));
+    let mut lines = text.lines().filter(|l| l.starts_with(prefix));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { panic!("no {prefix} in {file}") };
+    let pairs = names.split_whitespace().zip(values.split_whitespace()).skip(1);
+    pairs.filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?))).collect()
 }
 
 /// `TCP: inuse N ... mem P` of process `pid`'s namespace's sockstat
