@@ -63,8 +63,12 @@ pub struct FloodConfig {
 /// namespace routes or answers it.
 pub const FORGED_SOURCES: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 18, 0, 0), 15);
 
-/// Packets per `sendmmsg(2)` by default (measured: batches of 32 and more
-/// all run at the rate the kernel's transmit path allows).
+/// Packets per `sendmmsg(2)` by default. Measured on the 2-core test
+/// machine into a TUN device that trust reads: 1.15 M/s one at a time (as
+/// `sendto(2)` would), 1.3 M/s in fours, 1.8 M/s in sixteens, 2.15 M/s in
+/// batches of 64 and of 256. Over veth to a kernel server, whose SYN
+/// handling runs in the writing thread: 0.57 M/s one at a time, 0.61 M/s
+/// in 64s.
 pub const DEFAULT_BATCH: usize = 64;
 
 impl FloodConfig {
