@@ -59,7 +59,7 @@ use netns::{LossyPath, Netns, VETH_PEER, VETH_TUN};
 use servers::{counters, slab_objects, sockstat};
 use synflood::{
     Attempt, ClientPlan, FloodConfig, FloodReport, Phase, Summary, dev_counters, drive_clients, flood,
-    mac_address,
+    mac_address, warm_up,
 };
 
 const PORT: u16 = 7;
@@ -167,8 +167,8 @@ fn flood_and_clients(
     mut sample: impl FnMut() + Send + 'static,
 ) -> (FloodReport, Vec<Attempt>) {
     // The harness: without a flood, an attempt succeeds.
-    let warm = ns.run(move || drive_clients(&plan, &AtomicBool::new(false)));
-    assert!(warm.iter().all(Attempt::ok), "harness: an attempt without a flood failed: {warm:?}");
+    let warm = ns.run(move || warm_up(&plan));
+    assert!(warm.ok(), "harness: an attempt without a flood failed: {warm:?}");
     let flooding = Arc::new(AtomicBool::new(true));
     let limit = cfg.duration + Duration::from_secs(60);
     let flooder = {

@@ -559,6 +559,20 @@ pub fn drive_clients(plan: &ClientPlan, flooding: &AtomicBool) -> Vec<Attempt> {
     finished
 }
 
+/// One attempt without a flood, repeated (for up to 5 s) while the server
+/// is still starting; returns the last one. A harness check: it must
+/// succeed before a flood means anything.
+pub fn warm_up(plan: &ClientPlan) -> Attempt {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let a = drive_clients(plan, &AtomicBool::new(false)).pop().expect("one attempt");
+        if a.ok() || Instant::now() >= deadline {
+            return a;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Counts over the attempts of one phase.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
