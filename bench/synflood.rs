@@ -3,7 +3,7 @@
 //! TCP in the same run and the same setup shape.
 //!
 //! ```text
-//! cargo bench --bench synflood -- [--seconds S] [--quick] [--batch N] [--interval-ms MS]
+//! cargo bench --bench synflood -- [--seconds S] [--quick] [--batch N] [--rate PPS] [--interval-ms MS]
 //!                                 [--embedded] [--only trust|kernel] [--markdown FILE] [--strict]
 //! ```
 //!
@@ -19,7 +19,8 @@
 //!
 //! The flood: spoofed SYNs from 198.18.0.0/15 with Linux's SYN options,
 //! written by one thread with `sendmmsg(2)` on an `AF_PACKET` socket as
-//! fast as it goes, for 10 s (`--quick`: 3 s). Meanwhile a kernel client
+//! fast as it goes (or at `--rate` packets a second: the same offered load
+//! for both servers), for 10 s (`--quick`: 3 s). Meanwhile a kernel client
 //! starts a connect, 1 KiB echo, close every 10 ms (open loop: a slow
 //! server does not thin out the attempts; each has a 10 s guard), and one
 //! more the moment the flood ends (`tests/common/synflood.rs`).
@@ -77,6 +78,7 @@ const MAX_RSS_GROWTH: u64 = 64 << 20;
 struct Opts {
     flood: Duration,
     batch: usize,
+    rate: Option<f64>,
     interval: Duration,
     embedded: bool,
     only: Option<String>,
@@ -92,6 +94,7 @@ fn parse() -> Opts {
     let mut o = Opts {
         flood: Duration::from_secs(10),
         batch: synflood::DEFAULT_BATCH,
+        rate: None,
         interval: Duration::from_millis(10),
         embedded: false,
         only: None,
@@ -107,6 +110,7 @@ fn parse() -> Opts {
             "--seconds" => o.flood = Duration::from_secs_f64(num().max(0.5)),
             "--quick" => o.flood = Duration::from_secs(3),
             "--batch" => o.batch = num().max(1.0) as usize,
+            "--rate" => o.rate = Some(num()),
             "--interval-ms" => o.interval = Duration::from_secs_f64(num().max(0.1) / 1e3),
             "--embedded" => o.embedded = true,
             "--only" => o.only = it.next(),
@@ -217,6 +221,7 @@ fn trust_case(o: &Opts) -> Case {
     let target = SocketAddrV4::new(TRUST_ADDR, PORT);
     let mut cfg = FloodConfig::new(TUN, target, o.flood);
     cfg.batch = o.batch;
+    cfg.max_rate = o.rate;
     let plan = ClientPlan { interval: o.interval, ..ClientPlan::new(target) };
     let dev = || ns.run(|| dev_counters(TUN).expect("TUN counters"));
     let before = dev();
@@ -284,6 +289,7 @@ fn kernel_case(o: &Opts) -> Case {
     let mut cfg = FloodConfig::new(VETH_TUN, target, o.flood);
     cfg.dst_mac = Some(mac);
     cfg.batch = o.batch;
+    cfg.max_rate = o.rate;
     let plan = ClientPlan { interval: o.interval, ..ClientPlan::new(target) };
     let pid = server.pid();
     let counters = || {
@@ -504,10 +510,11 @@ fn report(o: &Opts, cases: &[Case]) -> bool {
     print!("{text}");
     if let Some(file) = &o.markdown {
         let mut md = format!(
-            "\n#### SYN flood: {:.0} s of spoofed SYNs (one core, sendmmsg batches of {}), a legitimate \
+            "\n#### SYN flood: {:.0} s of spoofed SYNs (one core, sendmmsg batches of {}, {}), a legitimate \
              connect + 1 KiB echo every {} ms\n\n| | {} | trust/kernel |\n|---|{}---|\n",
             o.flood.as_secs_f64(),
             o.batch,
+            rate_text(o.rate),
             o.interval.as_millis(),
             header.join(" | "),
             "---|".repeat(cases.len())
@@ -524,6 +531,10 @@ fn report(o: &Opts, cases: &[Case]) -> bool {
     all_met
 }
 
+fn rate_text(rate: Option<f64>) -> String {
+    rate.map_or("as fast as it goes".into(), |r| format!("at most {r:.0} a second"))
+}
+
 fn main() {
     let o = parse();
     if let Some(ns) = &o.trust_server {
@@ -534,10 +545,11 @@ fn main() {
     }
     println!(
         "SYN flood: {:.0} s of spoofed SYNs from 198.18.0.0/15 (MSS, SACK, timestamps, window scale) written by \
-         one thread (sendmmsg, {} per call) from the kernel side of the server's link; a kernel client starts a \
-         connect + {} B echo + close every {} ms (guard {:?}), and one more when the flood ends",
+         one thread (sendmmsg, {} per call; {}) from the kernel side of the server's link; a kernel client starts \
+         a connect + {} B echo + close every {} ms (guard {:?}), and one more when the flood ends",
         o.flood.as_secs_f64(),
         o.batch,
+        rate_text(o.rate),
         ClientPlan::new(SocketAddrV4::new(TRUST_ADDR, PORT)).payload,
         o.interval.as_millis(),
         ClientPlan::new(SocketAddrV4::new(TRUST_ADDR, PORT)).guard

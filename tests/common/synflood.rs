@@ -57,6 +57,8 @@ pub struct FloodConfig {
     pub max_packets: u64,
     /// Packets per `sendmmsg(2)` call.
     pub batch: usize,
+    /// At most this many packets a second (`None`: as fast as it goes).
+    pub max_rate: Option<f64>,
 }
 
 /// The benchmarking range of RFC 2544 (198.18.0.0/15): nothing in a test
@@ -84,6 +86,7 @@ impl FloodConfig {
             duration,
             max_packets: 100_000_000,
             batch: DEFAULT_BATCH,
+            max_rate: None,
         }
     }
 }
@@ -248,7 +251,7 @@ fn packet_socket(cfg: &FloodConfig) -> io::Result<(OwnedFd, LinkAddr)> {
 
 /// Floods `cfg.target` with forged SYNs on `cfg.ifname` (in the calling
 /// thread's namespace) until `cfg.duration` has passed, `cfg.max_packets`
-/// are sent, or `stop` is set. Fails only if the socket cannot be opened
+/// are sent, or `stop` is set; no faster than `cfg.max_rate` if given. Fails only if the socket cannot be opened
 /// or every send fails.
 pub fn flood(cfg: &FloodConfig, stop: Option<&AtomicBool>) -> io::Result<FloodReport> {
     let (fd, dst) = packet_socket(cfg)?;
@@ -265,6 +268,10 @@ pub fn flood(cfg: &FloodConfig, stop: Option<&AtomicBool>) -> io::Result<FloodRe
         && Instant::now() < deadline
         && !stop.is_some_and(|s| s.load(Ordering::Relaxed))
     {
+        if let Some(rate) = cfg.max_rate.filter(|r| *r > 0.0) {
+            let due = start + Duration::from_secs_f64(report.sent as f64 / rate);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let n = batch.min((cfg.max_packets - report.sent) as usize);
         for p in &mut packets[..n] {
             let r = rng.next();
