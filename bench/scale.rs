@@ -41,6 +41,9 @@
 //! Needs root (namespaces, TUN). With a count beyond the open-file limit
 //! it tries to raise the limit with `prlimit(1)`.
 
+#[path = "child.rs"]
+#[allow(dead_code)]
+mod child;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -50,9 +53,9 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use child::ServerChild;
 use netns::{LossyPath, Netns};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns};
@@ -517,68 +520,6 @@ fn kernel_server_child(ns_name: &str, addr: Ipv4Addr, count: usize) {
     }
 }
 
-/// The parent's handle on [`kernel_server_child`].
-struct ServerChild {
-    child: std::process::Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl ServerChild {
-    fn spawn(ns: &Netns, addr: Ipv4Addr, count: usize) -> ServerChild {
-        let exe = std::env::current_exe().expect("current_exe");
-        let mut child = Command::new(exe)
-            .args(["--count", &count.to_string(), "--kernel-server", ns.name(), &addr.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn the kernel server child");
-        let stdout = io::BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in io::BufRead::lines(stdout) {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        ServerChild { child, lines }
-    }
-
-    /// Waits (at most `within`) for the line `want`.
-    fn expect(&mut self, want: &str, within: Duration) {
-        match self.lines.recv_timeout(within) {
-            Ok(line) if line == want => {}
-            other => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("kernel server child: wanted {want}, got {other:?}");
-            }
-        }
-    }
-
-    fn say(&mut self, line: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").and_then(|_| stdin.flush()).expect("write to the kernel server child");
-    }
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take()); // end of input: it exits
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn kernel_run(count: usize) -> KernelResult {
     let path = LossyPath::new("sckern", "10.100.0.1/24", 0);
     path.tun_ns.exec(&["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65535"]);
@@ -590,7 +531,8 @@ fn kernel_run(count: usize) -> KernelResult {
         r.inuse[i] = (c, s);
         r.mem[i] = mem;
     };
-    let mut server = ServerChild::spawn(&path.peer_ns, peer, count);
+    let args = ["--count", &count.to_string(), "--kernel-server", path.peer_ns.name(), &peer.to_string()];
+    let mut server = ServerChild::spawn(&args.map(String::from));
     server.expect("LISTENING", Duration::from_secs(10));
     let mut r = KernelResult::default();
     stats(&mut r, 0);

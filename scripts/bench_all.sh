@@ -32,6 +32,8 @@ echo "== 10,000 idle connections"
 cargo bench --bench scale -- "${QUICK[@]}" --markdown "$MD"
 echo "== multi-queue TUN, 1 and 2 queues"
 cargo bench --bench multiqueue -- "${QUICK[@]}" --markdown "$MD"
+echo "== SYN flood (trust against kernel TCP, same flood, same legitimate client)"
+cargo bench --bench synflood -- "${QUICK[@]}" --markdown "$MD"
 
 echo
 cat "$MD"

@@ -96,8 +96,9 @@ impl Drop for Netns {
 static PATH_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Name of the veth end in the TUN's namespace, and of the nft table and chain.
-const VETH_TUN: &str = "lossy0";
-const VETH_PEER: &str = "lossy1";
+pub const VETH_TUN: &str = "lossy0";
+/// Name of the veth end in the peer's namespace.
+pub const VETH_PEER: &str = "lossy1";
 
 /// A kernel peer one forwarding hop away from the TUN's namespace, with
 /// random loss on that hop (both directions).

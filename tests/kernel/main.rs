@@ -19,3 +19,4 @@ mod many;
 mod multiqueue;
 mod poll;
 mod smoke;
+mod synflood;
