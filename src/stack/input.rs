@@ -238,10 +238,18 @@ impl Stack {
         let pressure = self.memory_pressure();
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
         self.connections.insert(tuple, h.index);
+        let mut established = false;
         if let Some(t) = self.sockets.tcp_mut(h.index) {
             t.conn.set_memory_pressure(pressure);
             let rst = t.conn.handle_segment(now, seg);
+            established = t.conn.state() != State::SynReceived;
             self.queue_reset(rst);
+        }
+        if !established {
+            // The ACK always completes a handshake its cookie vouches for;
+            // should it not, nothing half-open without a timer may stay.
+            self.release(h.index);
+            return Cookie::Invalid;
         }
         if let Some(l) = self.sockets.listener_mut(listener) {
             l.accept_queue.push_back(h.index);
