@@ -3,8 +3,11 @@
 //!
 //! Spoofed SYNs (sources in 198.18.0.0/15, which nothing in the namespace
 //! routes or answers; Linux's SYN options) are written straight into the
-//! TUN device from its kernel side by an `AF_PACKET` socket, as fast as one
-//! core writes them, for 10 s (`tests/common/synflood.rs`). Meanwhile a
+//! TUN device from its kernel side by an `AF_PACKET` socket for 10 s
+//! (`tests/common/synflood.rs`), at the rate of the attack issue 10
+//! measured ([`ATTACK_RATE`]; one core with `sendmmsg(2)` writes 1.3-2.5
+//! million a second, more than any reader of a TUN queue takes on this
+//! machine, and `cargo bench --bench synflood` measures that). Meanwhile a
 //! kernel client starts a connect, 1 KiB echo, close every 10 ms, and one
 //! more the moment the flood ends. Trust serves echo with every setting at
 //! its default (`examples/support/echo.rs` on `Interface::open`).
@@ -19,8 +22,8 @@
 //!
 //! Before the targets, it checks its own harness, so that a broken flood
 //! fails as such: an attempt without flood succeeds, the flooder sent at
-//! least 100,000 SYNs, trust read at least 10,000 packets and found none
-//! malformed.
+//! least half the SYNs the attack rate makes, trust read at least 10,000
+//! packets and found none malformed.
 
 #[path = "../../examples/support/echo.rs"]
 #[allow(dead_code)]
@@ -55,6 +58,9 @@ const MAX_CONNECTIONS: usize = 4 * DEFAULT_BACKLOG;
 const MAX_RSS_GROWTH: u64 = 256 << 20;
 /// Least share of the attempts during the flood that must succeed.
 const MIN_SUCCESS_PERCENT: f64 = 95.0;
+/// Spoofed SYNs a second: the flood issue 10 reports ("about 470,000 a
+/// second"), which took the listener down before SYN cookies.
+const ATTACK_RATE: f64 = 470_000.0;
 
 /// Peaks seen while the flood and the attempts ran.
 #[derive(Debug, Default)]
@@ -100,7 +106,8 @@ fn syn_flood_legitimate_clients_still_connect() {
         let flooder = {
             let flooding = flooding.clone();
             spawn("flooder", move || {
-                let report = flood(&FloodConfig::new(TUN, target, FLOOD), None);
+                let cfg = FloodConfig { max_rate: Some(ATTACK_RATE), ..FloodConfig::new(TUN, target, FLOOD) };
+                let report = flood(&cfg, None);
                 flooding.store(false, Ordering::Release);
                 report
             })
@@ -156,7 +163,12 @@ fn syn_flood_legitimate_clients_still_connect() {
         eprintln!("SYN flood: {numbers}");
 
         // The harness itself: the flood ran, reached trust, and was well formed.
-        assert!(report.sent >= 100_000, "harness: the flooder sent only {} SYNs\n{numbers}", report.sent);
+        let planned = ATTACK_RATE * FLOOD.as_secs_f64();
+        assert!(
+            report.sent as f64 >= planned / 2.0,
+            "harness: the flooder sent only {} SYNs of {planned}\n{numbers}",
+            report.sent
+        );
         assert!(rx >= 10_000, "harness: trust read only {rx} packets during the flood\n{numbers}");
         assert_eq!(malformed, 0, "harness: trust found {malformed} flood packets malformed\n{numbers}");
         assert!(during.attempts > 0, "harness: no attempt started during the flood\n{numbers}");
