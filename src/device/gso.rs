@@ -11,7 +11,10 @@ use crate::wire::{self, checksum, ipv4, tcp};
 /// and CWR only on the first, as Linux's `tcp_gso_segment` does.
 pub fn segment(packet: &[u8], gso_size: usize, mut emit: impl FnMut(&[u8])) -> Result<(), wire::Error> {
     let ip = ipv4::parse(packet)?;
-    let ip_len = packet.len() - ip.payload.len();
+    // The IPv4 header is IHL words; bytes after the total length (link
+    // padding) are no part of the packet.
+    let ip_len = usize::from(packet[0] & 0x0f) * 4;
+    let packet = &packet[..ip_len + ip.payload.len()];
     let seg = ip.payload;
     let tcp_len = usize::from(*seg.get(12).ok_or(wire::Error::Truncated)? >> 4) * 4;
     if tcp_len < tcp::HEADER_LEN || tcp_len > seg.len() || gso_size == 0 {
