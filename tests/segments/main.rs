@@ -10,6 +10,7 @@ mod close;
 mod close_edges;
 mod congestion;
 mod delack;
+mod fuzz_found;
 mod handshake;
 mod isn;
 mod keepalive;
