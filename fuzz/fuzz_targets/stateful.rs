@@ -44,7 +44,7 @@ use trust::sim::Network;
 use trust::stack::StackConfig;
 use trust::tcp::congestion::Algorithm;
 use trust::tcp::isn::IsnKey;
-use trust::tcp::{Keepalive, Shutdown, State};
+use trust::tcp::{Keepalive, Readiness, Shutdown, State};
 use trust::time::Instant;
 
 use forge::{ADDRS, PORTS};
@@ -218,7 +218,8 @@ fn apply(w: &mut World, op: &Op) {
         }
         Op::Inject(ref inj) => {
             let to = usize::from(inj.to);
-            if let Some((packet, rx)) = forge::forge(&w.net.hosts[to], now, inj) {
+            if let Some((packet, rx, (src, dst))) = forge::forge(&w.net.hosts[to], now, inj) {
+                w.apps.note_forged(src, dst);
                 if let Some(t) = w.net.trace.as_mut() {
                     t.push(format!("{now:?} inject ->{to} {}", trust::sim::describe(&packet)));
                 }
@@ -228,7 +229,7 @@ fn apply(w: &mut World, op: &Op) {
         Op::Send { host, sock, len } => {
             let (stack, apps) = (&mut w.net.hosts[usize::from(host)], &mut w.apps);
             if let Some(s) = apps.pick(usize::from(host), sock) {
-                model::send(stack, s, usize::from(len));
+                model::send(stack, s, usize::from(len) % (16 * 1024 + 1));
             }
         }
         Op::Recv { host, sock, len } => {
@@ -251,6 +252,7 @@ fn apply(w: &mut World, op: &Op) {
                     && let Some(stream) = s.stream.as_mut()
                 {
                     stream.eof = true;
+                    stream.shut_read = true;
                 }
                 expect_stale(s, r);
             }
@@ -289,8 +291,17 @@ fn apply(w: &mut World, op: &Op) {
         Op::Accept { host, sock } => {
             let h = usize::from(host);
             let Some(s) = w.apps.pick(h, sock) else { return };
+            let ready = w.net.hosts[h].readiness(s.handle);
             let r = w.net.hosts[h].accept(s.handle);
             expect_stale(s, r);
+            if let (Ok(ready), None) = (ready, &s.stream) {
+                let blocked = r == Err(trust::Error::WouldBlock);
+                assert_eq!(
+                    ready.contains(Readiness::READABLE),
+                    !blocked,
+                    "listener {ready:?}, accept gave {r:?}"
+                );
+            }
             if let Ok(handle) = r {
                 w.apps.add(h, handle, &w.net.hosts[h]);
             }
@@ -426,6 +437,7 @@ fn finish(w: &mut World) {
             }
         }
     }
+    w.apps.check_pairs(&w.net.hosts);
     let now = w.net.now;
     for h in 0..2 {
         for s in w.apps.socks[h].iter_mut().filter(|s| s.live) {

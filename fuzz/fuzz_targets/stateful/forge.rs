@@ -57,9 +57,14 @@ const NO_CONNECTION: Live = Live {
     ts_val: None,
 };
 
-/// The packet `inj` describes for host `to`, and how its checksum is to
-/// be taken; `None` when it aims at a connection and there is none.
-pub fn forge(stack: &Stack, now: Instant, inj: &Injection) -> Option<(Vec<u8>, RxChecksum)> {
+/// The packet `inj` describes for host `to`, how its checksum is to be
+/// taken, and its source and destination; `None` when it aims at a
+/// connection and there is none.
+pub fn forge(
+    stack: &Stack,
+    now: Instant,
+    inj: &Injection,
+) -> Option<(Vec<u8>, RxChecksum, (SocketAddrV4, SocketAddrV4))> {
     let to = usize::from(inj.to);
     let (me, peer) = (ADDRS[to], ADDRS[1 - to]);
     let (src, dst, live) = match inj.target {
@@ -171,5 +176,5 @@ pub fn forge(stack: &Stack, now: Instant, inj: &Injection) -> Option<(Vec<u8>, R
             RxChecksum::Verify
         }
     };
-    Some((buf, rx))
+    Some((buf, rx, (src, dst)))
 }

@@ -58,6 +58,8 @@ pub struct LinkSpec {
 pub enum Op {
     Wait(Wait),
     Inject(Injection),
+    /// Up to 16 KiB (more only slows inputs down: through a 1-byte window
+    /// every byte takes a round trip).
     Send {
         host: bool,
         sock: u8,

@@ -1,9 +1,12 @@
 //! What the applications hold and what they sent and read, and the
 //! invariants checked after every step.
 
+use core::net::SocketAddrV4;
+use std::collections::HashSet;
+
 use trust::Error;
 use trust::stack::{SocketHandle, Stack};
-use trust::tcp::FourTuple;
+use trust::tcp::{Connection, FourTuple, Readiness, State};
 
 use super::forge::{byte_at, key, pattern};
 
@@ -31,6 +34,8 @@ pub struct Stream {
     /// `recv` reported the end of the stream, or reading was shut down:
     /// no byte may be read any more.
     pub eof: bool,
+    /// Reading was shut down: what arrives is discarded.
+    pub shut_read: bool,
 }
 
 /// Most sockets a host's model remembers (the oldest stale ones go).
@@ -39,6 +44,12 @@ const MAX_REMEMBERED: usize = 48;
 #[derive(Debug, Default)]
 pub struct Apps {
     pub socks: [Vec<Sock>; 2],
+    /// Connections (4-tuples, either way round) whose segments may not all
+    /// come from their peer: a forged segment was aimed at them, or an
+    /// earlier incarnation's may still arrive.
+    pub tainted: HashSet<(SocketAddrV4, SocketAddrV4)>,
+    /// The 4-tuples each host's applications have had connections on.
+    seen: [HashSet<(SocketAddrV4, SocketAddrV4)>; 2],
 }
 
 impl Apps {
@@ -50,7 +61,14 @@ impl Apps {
             read: 0,
             irs: None,
             eof: false,
+            shut_read: false,
         });
+        if let Some(s) = &stream {
+            let pair = ends(&s.tuple);
+            if !self.seen[host].insert(pair) {
+                self.tainted.insert(pair);
+            }
+        }
         let socks = &mut self.socks[host];
         if socks.len() >= MAX_REMEMBERED
             && let Some(i) = socks.iter().position(|s| !s.live)
@@ -69,6 +87,59 @@ impl Apps {
     pub fn holds(&self, host: usize, h: SocketHandle) -> bool {
         self.socks[host].iter().any(|s| s.live && s.handle == h)
     }
+
+    pub fn note_forged(&mut self, a: SocketAddrV4, b: SocketAddrV4) {
+        self.tainted.insert((a.min(b), a.max(b)));
+    }
+
+    /// For two connections that only ever exchanged each other's segments
+    /// (not tainted), on a network that has settled with the
+    /// applications reading: what one side has seen acknowledged, the
+    /// other has delivered, byte for byte (nothing acknowledged is lost),
+    /// and two open, idle ends agree on both sequence spaces.
+    pub fn check_pairs(&self, hosts: &[Stack; 2]) {
+        for (h, stack) in hosts.iter().enumerate() {
+            for x in self.socks[h].iter().filter(|s| s.live) {
+                let Some(xs) = x.stream.as_ref() else { continue };
+                if self.tainted.contains(&ends(&xs.tuple)) {
+                    continue;
+                }
+                let peer = &hosts[1 - h];
+                let Some((y, ys)) = self.socks[1 - h].iter().filter(|s| s.live).find_map(|y| {
+                    let ys = y.stream.as_ref()?;
+                    let same = ys.tuple.local == xs.tuple.remote && ys.tuple.remote == xs.tuple.local;
+                    let irs = peer.connection(y.handle).ok()?.irs().get();
+                    (same && irs == xs.iss).then_some((y, ys))
+                }) else {
+                    continue;
+                };
+                let (Ok(xc), Ok(yc)) = (stack.connection(x.handle), peer.connection(y.handle)) else {
+                    continue;
+                };
+                let describe = || format!("\n  {}\n  {}", xc.describe(), yc.describe());
+                assert!(
+                    ys.read <= xs.written,
+                    "{} bytes read of {} written:{}",
+                    ys.read,
+                    xs.written,
+                    describe()
+                );
+                let open = matches!(xc.state(), State::Established | State::CloseWait | State::FinWait2);
+                if open && xc.all_acknowledged() && !ys.shut_read {
+                    assert_eq!(ys.read, xs.written, "acknowledged bytes were never read:{}", describe());
+                }
+                let idle = |c: &Connection| c.state() == State::Established && c.all_acknowledged();
+                if idle(xc) && idle(yc) {
+                    assert_eq!(xc.snd_nxt(), yc.rcv_nxt(), "sequence spaces differ:{}", describe());
+                }
+            }
+        }
+    }
+}
+
+/// A connection's two ends, in a fixed order.
+fn ends(t: &FourTuple) -> (SocketAddrV4, SocketAddrV4) {
+    (t.local.min(t.remote), t.local.max(t.remote))
 }
 
 /// Stale handles must be refused, never reach another socket.
@@ -87,7 +158,15 @@ pub fn send(stack: &mut Stack, sock: &mut Sock, len: usize) {
     };
     let at = s.iss.wrapping_add(1).wrapping_add(s.written as u32);
     let data = pattern(key(s.tuple.local, s.tuple.remote), at, len);
+    let ready = stack.readiness(sock.handle);
     let r = stack.send(sock.handle, &data);
+    // Level-triggered readiness: WRITABLE promises a send that does not block.
+    if let Ok(ready) = ready
+        && len > 0
+    {
+        let blocked = r == Err(Error::WouldBlock);
+        assert!(!(ready.contains(Readiness::WRITABLE) && blocked), "WRITABLE, yet send would block");
+    }
     if let Ok(n) = r {
         assert!(n <= len, "send took {n} of {len} bytes");
         s.written += n as u64;
@@ -99,8 +178,17 @@ pub fn send(stack: &mut Stack, sock: &mut Sock, len: usize) {
 /// peer's stream: each byte must be the one sent at its sequence number.
 pub fn recv(stack: &mut Stack, sock: &mut Sock, len: usize) -> Result<usize, Error> {
     let mut buf = vec![0u8; len];
+    let ready = stack.readiness(sock.handle);
     let r = stack.recv(sock.handle, &mut buf);
     expect_stale(sock, r);
+    // READABLE exactly when recv (or accept) does not block.
+    if let Ok(ready) = ready
+        && len > 0
+        && sock.stream.is_some()
+    {
+        let blocked = r == Err(Error::WouldBlock);
+        assert_eq!(ready.contains(Readiness::READABLE), !blocked, "readiness {ready:?}, recv gave {r:?}");
+    }
     let Some(s) = sock.stream.as_mut() else { return r };
     match r {
         Ok(0) if len > 0 => s.eof = true,
