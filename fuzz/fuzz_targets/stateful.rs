@@ -14,11 +14,15 @@
 //!
 //! After every step: socket count, buffer memory and the timer heap stay
 //! within bounds, held handles stay valid, stale ones are refused, events
-//! name held handles. At the end: the applications read everything on a
-//! quiet network for 30 minutes (no connection may be left in a state that
-//! only a timer ends), then close everything, and 30 minutes later both
-//! engines must hold no socket and, once stale timer entries have passed,
-//! no timer.
+//! name held handles, readiness matches what `recv`, `send` and `accept`
+//! do. At the end the network is left alone until nothing has moved for 30
+//! minutes of virtual time: first with the applications accepting and
+//! reading everything (no held connection may be left in a state that only
+//! a timer ends, nor hold unacknowledged data; between connections no
+//! forged segment touched, every acknowledged byte has been read and idle
+//! ends agree on the sequence numbers; a network making no progress is
+//! nearly silent), then with everything closed (both engines must then
+//! hold no socket and, once stale timer entries have passed, no timer).
 //!
 //! `STATEFUL_TRACE=1` prints the operations and every packet of a replayed
 //! input; `TRUST_FUZZ_KNOWN=timer-heap` skips the check of a known,
