@@ -201,6 +201,9 @@ fn run_until(w: &mut World, limit: Instant, app: fn(&mut Network, &mut Apps)) {
         for (i, host) in net.hosts.iter_mut().enumerate() {
             check(host, i, bounds[i], apps);
         }
+        // The engines never emit a packet the link cannot carry (the
+        // simulator cuts super-segments as a device would).
+        assert_eq!(net.link_stats().map(|s| s.dropped_mtu), [0, 0], "a packet beyond the MTU");
         false
     });
 }

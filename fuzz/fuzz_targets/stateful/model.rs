@@ -231,14 +231,25 @@ pub fn check(stack: &mut Stack, host: usize, bounds: Bounds, apps: &Apps) {
     let sockets = stack.socket_count();
     assert!(sockets <= bounds.max_sockets, "host {host}: {sockets} sockets > {}", bounds.max_sockets);
     let memory = stack.buffer_memory();
-    let capacity: usize = stack
-        .connections()
-        .map(|c| {
-            let (snd, rcv) = c.buffer_capacity();
-            let unit = c.window_scales().map_or(0, |(_, r)| 1usize << r);
-            snd + rcv + unit
-        })
-        .sum();
+    let mut capacity = 0;
+    for c in stack.connections() {
+        let (snd, rcv) = c.buffer_capacity();
+        // A window rounded up to whole scaling units may offer (and take)
+        // one unit more than the buffer holds (RFC 7323 §2.4).
+        let unit = c.window_scales().map_or(0, |(_, r)| 1usize << r);
+        capacity += snd + rcv + unit;
+        assert!(
+            c.snd_una().before_or_eq(c.snd_nxt()),
+            "host {host}: SND.UNA beyond SND.NXT: {}",
+            c.describe()
+        );
+        assert!(
+            c.rcv_wnd() as usize <= rcv + unit,
+            "host {host}: a window of {} offered with a {rcv}-byte buffer: {}",
+            c.rcv_wnd(),
+            c.describe()
+        );
+    }
     assert!(memory <= capacity, "host {host}: {memory} buffer bytes > capacities {capacity}");
     let global = bounds.max_sockets.saturating_mul(bounds.per_connection);
     assert!(memory <= global, "host {host}: {memory} buffer bytes > {global}");
