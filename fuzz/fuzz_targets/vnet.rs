@@ -10,8 +10,10 @@
 //! `csum_start + csum_offset`, super-segments are cut at `gso_size`, and
 //! every packet that comes out must be valid (lengths, checksums, sequence
 //! continuity, flags, at most one MTU). Host 1's packets reach host 0 as
-//! frames with a header, through the reactor's receive path. A bulk
-//! transfer runs each way, every byte checked.
+//! the kernel hands them over, through the reactor's receive path: runs of
+//! data segments merged into super-segments (GRO) under `NEEDS_CSUM` with a
+//! partial checksum, anything else flagged `DATA_VALID`. A bulk transfer
+//! runs each way, every byte checked.
 //!
 //! The fuzzer's frames (header and packet) go down host 0's receive path
 //! in between. Input: `[gso_hi, gso_lo]`, then records
@@ -174,11 +176,11 @@ impl Wire {
             let queue = &mut self.queue;
             device_out(&self.buf[..t.len], t.gso_size, |p| queue.push_back((at, 1, p)));
         }
+        let mut sent = Vec::new();
         while let Some(t) = self.hosts[1].poll_transmit(self.now, &mut self.buf) {
-            // The kernel hands host 0 what it verified, flagged so.
-            let mut frame = vec![0u8; VNET_HDR_LEN];
-            frame[0] = F_DATA_VALID;
-            frame.extend_from_slice(&self.buf[..t.len]);
+            sent.push(self.buf[..t.len].to_vec());
+        }
+        for frame in gro(sent) {
             self.queue.push_back((at, 0, frame));
         }
     }
@@ -247,6 +249,110 @@ fn device_out(packet: &[u8], gso_size: Option<u16>, mut out: impl FnMut(Vec<u8>)
     gso::segment(&full, mss, |p| pieces.push(p.to_vec())).expect("a valid super-segment is cut");
     check_pieces(&full, mss, &pieces);
     pieces.into_iter().for_each(out);
+}
+
+/// What the kernel hands a TUN with `IFF_VNET_HDR` for host 1's packets:
+/// runs of full-sized data segments of one flow merged into a
+/// super-segment (GRO) with `GSO_TCPV4`, `NEEDS_CSUM` and a partial
+/// checksum; any other packet alone, flagged `DATA_VALID` (verified).
+fn gro(packets: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut run: Vec<Vec<u8>> = Vec::new();
+    for p in packets {
+        let data = tcp_view(&p).filter(|v| v.payload > 0 && (v.flags & !TcpFlags::PSH) == TcpFlags::ACK);
+        if let (Some(v), Some(first), Some(last)) =
+            (&data, run.first().and_then(|f| tcp_view(f)), run.last().and_then(|l| tcp_view(l)))
+            && last.flags == TcpFlags::ACK
+            && fixed_headers(&p, v) == fixed_headers(&run[0], &first)
+            && v.seq == last.seq.wrapping_add(last.payload as u32)
+            && last.payload == first.payload
+            && v.payload <= first.payload
+            && run.iter().map(Vec::len).sum::<usize>() + v.payload < 60_000
+        {
+            run.push(p);
+            continue;
+        }
+        frames.extend(merge(&run));
+        run.clear();
+        if data.is_some() {
+            run.push(p);
+        } else {
+            frames.extend(merge(&[p]));
+        }
+    }
+    frames.extend(merge(&run));
+    frames
+}
+
+/// A packet's headers without what differs between segments GRO merges:
+/// the IPv4 length, identification and checksum, the TCP sequence number,
+/// flags and checksum.
+fn fixed_headers(p: &[u8], v: &TcpView) -> Vec<u8> {
+    let mut h = p[..v.headers].to_vec();
+    for i in
+        [2, 3, 4, 5, 10, 11, v.ihl + 4, v.ihl + 5, v.ihl + 6, v.ihl + 7, v.ihl + 13, v.ihl + 16, v.ihl + 17]
+    {
+        h[i] = 0;
+    }
+    h
+}
+
+/// The frame for a run of segments `gro` merges (none for none).
+fn merge(run: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let first = run.first()?;
+    let mut frame = vec![0u8; VNET_HDR_LEN];
+    if run.len() == 1 {
+        frame[0] = F_DATA_VALID;
+        frame.extend_from_slice(first);
+        return Some(frame);
+    }
+    let v = tcp_view(first).expect("a data segment");
+    frame.extend_from_slice(&first[..v.headers]);
+    for p in run {
+        frame.extend_from_slice(&p[tcp_view(p).expect("a data segment").headers..]);
+    }
+    let packet = &mut frame[VNET_HDR_LEN..];
+    let total = packet.len() as u16;
+    packet[2..4].copy_from_slice(&total.to_be_bytes());
+    let last = run.last().expect("a run");
+    packet[v.ihl + 13] |= last[v.ihl + 13] & TcpFlags::PSH.bits();
+    rewrite(packet, true, false);
+    let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
+    let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
+    let len = (packet.len() - v.ihl) as u16;
+    let partial = checksum::fold(checksum::pseudo_header(src, dst, ipv4::PROTO_TCP, len));
+    packet[v.ihl + 16..v.ihl + 18].copy_from_slice(&partial.to_be_bytes());
+    let hdr = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_TCPV4,
+        hdr_len: v.headers as u16,
+        gso_size: v.payload as u16,
+        csum_start: v.ihl as u16,
+        csum_offset: 16,
+    };
+    hdr.write((&mut frame[..VNET_HDR_LEN]).try_into().expect("the header's length"));
+    Some(frame)
+}
+
+/// Where a valid TCP/IPv4 packet's parts are.
+struct TcpView {
+    ihl: usize,
+    headers: usize,
+    payload: usize,
+    seq: u32,
+    flags: TcpFlags,
+}
+
+fn tcp_view(p: &[u8]) -> Option<TcpView> {
+    let ip = ipv4::parse(p).ok()?;
+    let seg = tcp::parse(ip.repr.src, ip.repr.dst, ip.payload, RxChecksum::Trusted).ok()?;
+    Some(TcpView {
+        ihl: p.len() - ip.payload.len(),
+        headers: p.len() - seg.payload.len(),
+        payload: seg.payload.len(),
+        seq: seg.repr.seq,
+        flags: seg.repr.flags,
+    })
 }
 
 /// What the device does for `F_NEEDS_CSUM`: the field holds the
