@@ -25,8 +25,8 @@
 //! hold no socket and, once stale timer entries have passed, no timer).
 //!
 //! `STATEFUL_TRACE=1` prints the operations and every packet of a replayed
-//! input; `TRUST_FUZZ_KNOWN=timer-heap` skips the check of a known,
-//! reported engine bug.
+//! input, with the connections after each; `TRUST_FUZZ_KNOWN=timer-heap,
+//! ack-loop` skips the checks of known, reported engine bugs.
 
 #![no_main]
 
@@ -55,24 +55,34 @@ use forge::{ADDRS, PORTS};
 use input::{Buffer, HostSpec, How, Input, LinkSpec, Op, Wait};
 use model::{Apps, Bounds, check, expect_stale};
 
-/// Steps one run of the network may take: far more than any legitimate
-/// exchange an input can cause, few enough to catch an endless ACK war.
+/// Steps one run of the network may take before the input is given up:
+/// far more than any exchange an input can cause.
 const MAX_STEPS: u64 = 1_000_000;
+/// A network that takes `LOOP_STEPS` steps in less than `LOOP_WINDOW` of
+/// virtual time while no connection moves is in an ACK loop.
+const LOOP_WINDOW: Duration = Duration::from_secs(10);
+const LOOP_STEPS: u64 = 20_000;
 /// How long nothing may change before the network counts as settled.
 const QUIET: Duration = Duration::from_secs(30 * 60);
 
 struct Env {
     trace: bool,
+    /// Check the timer heap's bound (known bug `timer-heap`).
     timer_heap: bool,
+    /// Fail on an ACK loop; otherwise give the input up (known bug
+    /// `ack-loop`).
+    ack_loops: bool,
 }
 
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
         let known = std::env::var("TRUST_FUZZ_KNOWN").unwrap_or_default();
+        let known = |name: &str| known.split(',').any(|k| k.trim() == name);
         Env {
             trace: std::env::var_os("STATEFUL_TRACE").is_some(),
-            timer_heap: !known.split(',').any(|k| k.trim() == "timer-heap"),
+            timer_heap: !known("timer-heap"),
+            ack_loops: !known("ack-loop"),
         }
     })
 }
@@ -84,6 +94,9 @@ struct World {
     apps: Apps,
     bounds: [Bounds; 2],
     keepalive: [Keepalive; 2],
+    /// A known engine bug (an ACK loop) made the rest of the input
+    /// pointless: it is given up.
+    abandoned: bool,
 }
 
 fn run(input: Input) {
@@ -101,7 +114,7 @@ fn run(input: Input) {
         net.trace = Some(Vec::new());
         eprintln!("{:#?}\n{:#?}", input.hosts, input.link);
     }
-    let mut w = World { net, apps: Apps::default(), bounds, keepalive };
+    let mut w = World { net, apps: Apps::default(), bounds, keepalive, abandoned: false };
     // Live state to start from: host 1 listens on 80, host 0 connects.
     apply(&mut w, &Op::Listen { host: true, port: 0, backlog: 8 });
     apply(&mut w, &Op::Connect { host: false, port: 0, local: 0 });
@@ -113,15 +126,27 @@ fn run(input: Input) {
         }
         apply(&mut w, op);
         print_trace(&mut w.net);
+        if w.abandoned {
+            return;
+        }
     }
     finish(&mut w);
     print_trace(&mut w.net);
 }
 
+/// Prints the packets traced since the last call and, after a packet, the
+/// connections of the host that received it.
 fn print_trace(net: &mut Network) {
-    if let Some(t) = net.trace.as_mut() {
-        for line in t.drain(..) {
-            eprintln!("    {line}");
+    let Some(t) = net.trace.as_mut() else { return };
+    let lines: Vec<String> = t.drain(..).collect();
+    for line in &lines {
+        eprintln!("    {line}");
+    }
+    if !lines.is_empty() {
+        for (i, host) in net.hosts.iter().enumerate() {
+            for c in host.connections() {
+                eprintln!("      [{i}] {}", c.describe());
+            }
         }
     }
 }
@@ -189,13 +214,32 @@ fn link_config(l: &LinkSpec) -> LinkConfig {
 }
 
 /// Runs the network until `limit`, checking the invariants after every
-/// step; `app` acts first at each step.
+/// step; `app` acts first at each step. An ACK loop (a network busy
+/// without moving) fails the input, or gives it up when the loop is a
+/// known bug.
 fn run_until(w: &mut World, limit: Instant, app: fn(&mut Network, &mut Apps)) {
+    if w.abandoned {
+        return;
+    }
     let (apps, bounds) = (&mut w.apps, w.bounds);
     let mut steps = 0u64;
+    let mut window = (w.net.now, 0u64, progress(&w.net, apps));
+    let (mut looping, mut give_up) = (None, false);
     w.net.run(limit, |net| {
         steps += 1;
-        assert!(steps < MAX_STEPS, "the network never goes quiet (an ACK war?) at {:?}", net.now);
+        if steps - window.1 >= LOOP_STEPS {
+            let p = progress(net, apps);
+            if p == window.2 && net.now.saturating_since(window.0) < LOOP_WINDOW {
+                looping = Some((window.0, net.now));
+                return true;
+            }
+            window = (net.now, steps, p);
+        }
+        if steps >= MAX_STEPS {
+            // Not a loop, but too long to be worth it.
+            give_up = true;
+            return true;
+        }
         app(net, apps);
         print_trace(net);
         for (i, host) in net.hosts.iter_mut().enumerate() {
@@ -206,6 +250,13 @@ fn run_until(w: &mut World, limit: Instant, app: fn(&mut Network, &mut Apps)) {
         assert_eq!(net.link_stats().map(|s| s.dropped_mtu), [0, 0], "a packet beyond the MTU");
         false
     });
+    if let Some((from, to)) = looping {
+        assert!(
+            !env().ack_loops,
+            "an ACK loop: {LOOP_STEPS} steps from {from:?} to {to:?} and nothing moved"
+        );
+    }
+    w.abandoned |= give_up || looping.is_some();
 }
 
 fn apply(w: &mut World, op: &Op) {
@@ -366,13 +417,16 @@ fn serve(net: &mut Network, apps: &mut Apps) {
 /// nearly silent: retransmissions and probes back off.
 fn settle(w: &mut World, app: fn(&mut Network, &mut Apps)) {
     let started = w.net.now;
-    let mut last = progress(w);
+    let mut last = progress(&w.net, &w.apps);
     let (mut since, mut sent_since) = (w.net.now, packets_sent(&w.net));
     loop {
         let limit = w.net.now + Duration::from_secs(60);
         run_until(w, limit, app);
         let now = w.net.now;
-        let p = progress(w);
+        if w.abandoned {
+            return;
+        }
+        let p = progress(&w.net, &w.apps);
         if p != last {
             (last, since, sent_since) = (p, now, packets_sent(&w.net));
             let days = now.saturating_since(started).as_secs() / 86_400;
@@ -382,10 +436,12 @@ fn settle(w: &mut World, app: fn(&mut Network, &mut Apps)) {
         if now.saturating_since(since) >= QUIET {
             let packets = packets_sent(&w.net) - sent_since;
             let sockets = (w.net.hosts[0].socket_count() + w.net.hosts[1].socket_count()) as u64;
+            let quiet = packets <= 200 * (sockets + 1);
             assert!(
-                packets <= 200 * (sockets + 1),
+                quiet || !env().ack_loops,
                 "{packets} packets in {QUIET:?} on a network making no progress ({sockets} sockets)"
             );
+            w.abandoned |= !quiet;
             return;
         }
     }
@@ -396,15 +452,15 @@ fn packets_sent(net: &Network) -> u64 {
 }
 
 /// A digest of everything that moves while a connection makes progress.
-fn progress(w: &World) -> u64 {
+fn progress(net: &Network, apps: &Apps) -> u64 {
     let mut hasher = DefaultHasher::new();
-    for host in &w.net.hosts {
+    for host in &net.hosts {
         host.socket_count().hash(&mut hasher);
         for c in host.connections() {
             (c.state(), c.snd_una(), c.rcv_nxt(), c.send_queue()).hash(&mut hasher);
         }
     }
-    for socks in &w.apps.socks {
+    for socks in &apps.socks {
         for s in socks {
             s.stream.as_ref().map(|s| s.read).hash(&mut hasher);
         }
@@ -422,6 +478,9 @@ fn finish(w: &mut World) {
         }
     }
     settle(w, serve);
+    if w.abandoned {
+        return;
+    }
     for h in 0..2 {
         let stack = &w.net.hosts[h];
         for s in w.apps.socks[h].iter().filter(|s| s.live && s.stream.is_some()) {
@@ -454,6 +513,9 @@ fn finish(w: &mut World) {
     }
     w.net.flush();
     settle(w, |_, _| {});
+    if w.abandoned {
+        return;
+    }
     for (h, stack) in w.net.hosts.iter().enumerate() {
         let left: Vec<String> = stack.connections().map(|c| c.describe()).collect();
         assert!(
