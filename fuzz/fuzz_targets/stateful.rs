@@ -483,7 +483,12 @@ fn finish(w: &mut World) {
     }
     for h in 0..2 {
         let stack = &w.net.hosts[h];
-        for s in w.apps.socks[h].iter().filter(|s| s.live && s.stream.is_some()) {
+        // A forged segment can legitimately wedge a connection: one with a
+        // window of 0 and a sequence number beyond the peer's freezes the
+        // send window (RFC 9293's SND.WL1 rule) while the peer answers
+        // every probe. Only untainted connections must come through.
+        let untainted = |s: &&model::Sock| s.stream.as_ref().is_some_and(|st| !w.apps.is_tainted(&st.tuple));
+        for s in w.apps.socks[h].iter().filter(|s| s.live).filter(untainted) {
             let state = stack.state(s.handle).expect("a held handle");
             let describe = || stack.connection(s.handle).map(|c| c.describe()).unwrap_or_default();
             // Every other state ends by a timer within the retry budgets.

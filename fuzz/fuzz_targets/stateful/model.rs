@@ -88,6 +88,10 @@ impl Apps {
         self.socks[host].iter().any(|s| s.live && s.handle == h)
     }
 
+    pub fn is_tainted(&self, t: &FourTuple) -> bool {
+        self.tainted.contains(&ends(t))
+    }
+
     pub fn note_forged(&mut self, a: SocketAddrV4, b: SocketAddrV4) {
         self.tainted.insert((a.min(b), a.max(b)));
     }
@@ -101,7 +105,7 @@ impl Apps {
         for (h, stack) in hosts.iter().enumerate() {
             for x in self.socks[h].iter().filter(|s| s.live) {
                 let Some(xs) = x.stream.as_ref() else { continue };
-                if self.tainted.contains(&ends(&xs.tuple)) {
+                if self.is_tainted(&xs.tuple) {
                     continue;
                 }
                 let peer = &hosts[1 - h];
