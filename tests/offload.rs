@@ -55,3 +55,42 @@ fn super_segments_received_whole() {
     let sizes = transfer(65_000, 70_000);
     assert!(sizes.iter().any(|&n| n > 1448));
 }
+
+/// Found by the `vnet` fuzz target: `device::gso::segment` takes the IPv4
+/// header to be everything before the IPv4 payload's end minus the
+/// payload, so bytes after the packet's total length (link padding) shift
+/// every piece's TCP header: the pieces carry checksums that verify over
+/// wrong ports, window and sequence numbers. Ignored until fixed.
+#[test]
+#[ignore = "device bug, see the fuzzing report"]
+fn gso_ignores_bytes_after_the_total_length() {
+    use trust::device::gso;
+    use trust::wire::ipv4::{self, Ipv4Repr};
+    use trust::wire::{RxChecksum, TcpFlags, TcpRepr, TxChecksum, tcp};
+    let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    let ip = Ipv4Repr { src, dst, protocol: ipv4::PROTO_TCP, ttl: 64, payload_len: 0 };
+    let repr = TcpRepr {
+        src_port: 1,
+        dst_port: 2,
+        seq: 1000,
+        flags: TcpFlags::ACK,
+        window: 100,
+        ..TcpRepr::default()
+    };
+    let data: Vec<u8> = (0..250u32).map(|i| i as u8).collect();
+    let mut packet = vec![0u8; 400];
+    let n = tcp::emit_packet(&ip, 1, &repr, [&data, &[]], TxChecksum::Full, &mut packet).expect("emit");
+    packet.truncate(n);
+    packet.extend_from_slice(&[0xee; 10]); // padding after the total length
+    let mut pieces = Vec::new();
+    gso::segment(&packet, 100, |p| pieces.push(p.to_vec())).expect("cut");
+    let mut got = Vec::new();
+    for (i, p) in pieces.iter().enumerate() {
+        let pip = ipv4::parse(p).expect("IPv4");
+        let seg = tcp::parse(src, dst, pip.payload, RxChecksum::Verify).expect("TCP");
+        assert_eq!((seg.repr.src_port, seg.repr.dst_port, seg.repr.window), (1, 2, 100), "piece {i}");
+        assert_eq!(seg.repr.seq, 1000 + 100 * i as u32, "piece {i}");
+        got.extend_from_slice(seg.payload);
+    }
+    assert_eq!(got, data);
+}

@@ -66,4 +66,3 @@ fn within(outer: &[u8], inner: &[u8]) -> bool {
     let (o, i) = (outer.as_ptr_range(), inner.as_ptr_range());
     o.start <= i.start && i.end <= o.end
 }
-

@@ -26,7 +26,8 @@ const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 fuzz_target!(|data: &[u8]| {
-    let hosts = [StackConfig::with_key(A, IsnKey::from_seed(1)), StackConfig::with_key(B, IsnKey::from_seed(2))];
+    let hosts =
+        [StackConfig::with_key(A, IsnKey::from_seed(1)), StackConfig::with_key(B, IsnKey::from_seed(2))];
     let link = LinkConfig::ideal(Duration::from_millis(1));
     let mut net = Network::new(hosts, [link.clone(), link], 3);
     let l = net.hosts[1].listen(80, 8).expect("listen");

@@ -16,6 +16,7 @@ pub mod config;
 pub mod congestion;
 mod connection;
 mod input;
+mod inspect;
 pub mod isn;
 mod output;
 mod recovery;

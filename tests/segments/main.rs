@@ -11,6 +11,7 @@ mod close;
 mod close_edges;
 mod congestion;
 mod delack;
+mod fuzz_found;
 mod handshake;
 mod hostile;
 mod isn;
