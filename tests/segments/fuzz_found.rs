@@ -1,7 +1,6 @@
 //! Engine bugs the stateful fuzz target (`fuzz/fuzz_targets/stateful.rs`)
-//! found, each as a short segment-level reproducer. They are ignored until
-//! the engine is fixed: `cargo test --release --test segments fuzz_found
-//! -- --ignored` runs them.
+//! found, each as a short segment-level reproducer that failed before its
+//! fix. (An open one is `#[ignore]`d until the engine is fixed.)
 
 use crate::harness::*;
 
@@ -13,7 +12,6 @@ use crate::harness::*;
 /// receiving data leaves one such entry, so the heap grows with the
 /// traffic of the last two hours, not with the sockets.
 #[test]
-#[ignore = "engine bug, see report"]
 fn keepalive_does_not_grow_the_timer_heap() {
     let mut h =
         Harness::passive(TcpConfig { keepalive: Some(Keepalive::default()), ..simple() }, PeerOpts::plain());
@@ -43,7 +41,6 @@ fn keepalive_does_not_grow_the_timer_heap() {
 /// (`tcp_invalid_ratelimit`, "tcp: mitigate ACK loops"); here the
 /// challenge-ACK budget (RFC 5961 §7, 10 a second) would do.
 #[test]
-#[ignore = "engine bug, see report"]
 fn acks_answering_unacceptable_acks_are_rate_limited() {
     let mut h = Harness::passive(simple(), PeerOpts::plain());
     let mut answers = 0;
