@@ -77,6 +77,14 @@ impl Harness {
         Harness::with_stack(sc)
     }
 
+    /// A stack with `cfg` for every connection and `limits` for the stack.
+    pub fn with_limits(cfg: TcpConfig, limits: Limits) -> Harness {
+        let mut sc = StackConfig::with_key(OUR_IP, IsnKey::from_seed(1));
+        sc.tcp = cfg;
+        sc.limits = limits;
+        Harness::with_stack(sc)
+    }
+
     pub fn with_stack(sc: StackConfig) -> Harness {
         Harness {
             stack: Stack::new(sc),

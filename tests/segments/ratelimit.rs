@@ -6,13 +6,6 @@
 
 use crate::harness::*;
 
-fn with_limits(cfg: TcpConfig, limits: Limits) -> Harness {
-    let mut sc = StackConfig::with_key(OUR_IP, IsnKey::from_seed(1));
-    sc.tcp = cfg;
-    sc.limits = limits;
-    Harness::with_stack(sc)
-}
-
 fn tight() -> Limits {
     let rate = trust::stack::RateLimit { per_second: 10, burst: 5 };
     Limits { resets: rate, icmp: rate, challenge_acks: 4, ..Limits::default() }
@@ -20,7 +13,7 @@ fn tight() -> Limits {
 
 #[test]
 fn resets_for_no_socket_are_rate_limited() {
-    let mut h = with_limits(simple(), tight());
+    let mut h = Harness::with_limits(simple(), tight());
     let flood = |h: &mut Harness, t: u64| {
         h.send_burst(t, (0..50u16).map(|port| seg().syn().seq(1).ports(10_000 + port, 81)));
         h.recv_all(t).len()
@@ -33,7 +26,7 @@ fn resets_for_no_socket_are_rate_limited() {
 
 #[test]
 fn the_listener_resets_stray_acks_within_the_limit() {
-    let mut h = with_limits(simple(), tight());
+    let mut h = Harness::with_limits(simple(), tight());
     h.listen();
     h.send_burst(0, (0..20u32).map(|i| seg().seq(5).ack(1000 + i)));
     assert_eq!(h.recv_all(0).len(), 5);
@@ -41,7 +34,7 @@ fn the_listener_resets_stray_acks_within_the_limit() {
 
 #[test]
 fn echo_replies_are_rate_limited() {
-    let mut h = with_limits(simple(), tight());
+    let mut h = Harness::with_limits(simple(), tight());
     for i in 0..20 {
         h.stack.handle_packet(ms(0), &icmp_echo_request(PEER_IP, OUR_IP, 1, i, b"ping"));
     }
@@ -89,7 +82,7 @@ fn challenge_acks_share_a_randomised_budget_over_all_connections() {
     // RFC 5961 §7 with Linux's fix for CVE-2016-5696: each second allows
     // between limit/2 and 3·limit/2 challenge ACKs (2 to 5 here) over all
     // connections together, on top of each connection's own limit.
-    let mut h = with_limits(simple(), tight());
+    let mut h = Harness::with_limits(simple(), tight());
     h.listen_backlog(64);
     let mut conns = Vec::new();
     for i in 0..20u16 {

@@ -7,10 +7,7 @@ use crate::harness::*;
 /// A stack whose listeners keep at most `syn_backlog` half-open
 /// connections, with `cfg` for connections.
 fn with_syn_backlog(cfg: TcpConfig, syn_backlog: usize, cookies: bool) -> Harness {
-    let mut sc = StackConfig::with_key(OUR_IP, IsnKey::from_seed(1));
-    sc.tcp = cfg;
-    sc.limits = Limits { syn_backlog, syn_cookies: cookies, ..Limits::default() };
-    Harness::with_stack(sc)
+    Harness::with_limits(cfg, Limits { syn_backlog, syn_cookies: cookies, ..Limits::default() })
 }
 
 fn syn_from(port: u16, iss: u32) -> Seg {
