@@ -17,7 +17,7 @@ const MAX_OUT_OF_ORDER_RANGES: usize = 32;
 /// need, so a connection that moves little data costs little memory and no
 /// large zeroing.
 ///
-/// Out-of-order bytes grow the ring beyond its first [`INITIAL_RING`]
+/// Out-of-order bytes grow the ring beyond its first `INITIAL_RING`
 /// bytes only while the bytes held fill at least a quarter of the span it
 /// must cover: a byte at the edge of the window must not allocate the
 /// whole ring. While buffer
@@ -45,7 +45,7 @@ pub enum Growth {
     /// Up to the capacity.
     Free,
     /// The window offered stays within the ring as it is (or its first
-    /// [`INITIAL_RING`] bytes), but bytes already offered are still taken.
+    /// `INITIAL_RING` bytes), but bytes already offered are still taken.
     NoNewOffers,
     /// Nothing beyond the ring as it is (or its first bytes) is taken.
     None,

@@ -16,7 +16,7 @@ pub struct SendBuffer {
     capacity: usize,
     head: usize,
     len: usize,
-    /// The ring may grow past its first [`INITIAL_RING`] bytes (not while
+    /// The ring may grow past its first `INITIAL_RING` bytes (not while
     /// buffer memory is under pressure).
     may_grow: bool,
 }
@@ -27,7 +27,7 @@ impl SendBuffer {
     }
 
     /// Lets the ring grow up to the capacity (`true`), or no further than
-    /// it is now or its first [`INITIAL_RING`] bytes (`false`).
+    /// it is now or its first `INITIAL_RING` bytes (`false`).
     pub fn set_growth(&mut self, may_grow: bool) {
         self.may_grow = may_grow;
     }

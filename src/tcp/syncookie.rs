@@ -81,7 +81,7 @@ pub fn cookie_isn(
 }
 
 /// The MSS a cookie ISN carries, if it is one of ours for this 4-tuple and
-/// peer ISN, made no more than [`MAX_AGE`] periods before `now`.
+/// peer ISN, made no more than `MAX_AGE` whole periods before `now`.
 pub fn check_cookie_isn(
     keys: &IsnGenerator,
     tuple: &FourTuple,
