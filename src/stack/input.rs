@@ -168,8 +168,7 @@ impl Stack {
             if limits.syn_cookies {
                 l.last_overflow = Some(now);
                 let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
-                let offset = self.isn.ts_offset(tuple.local, tuple.remote);
-                let syn_ack = cookie_syn_ack(&self.isn, now, tuple, seg, cfg, self.cfg.mtu, offset);
+                let syn_ack = cookie_syn_ack(&self.isn, now, tuple, seg, cfg, self.cfg.mtu);
                 self.stats.syn_cookies_sent += 1;
                 self.queue_control(Control::SynAck(syn_ack));
                 return;

@@ -120,7 +120,7 @@ fn options_in_tsval(tsval: u32) -> (Option<u8>, bool) {
 
 /// The SYN-ACK that answers `syn` with a cookie instead of a half-open
 /// connection. `cfg` is what the listener gives its connections, `mtu` the
-/// link MTU, `ts_offset` the 4-tuple's timestamp offset.
+/// link MTU.
 pub fn cookie_syn_ack(
     keys: &IsnGenerator,
     now: Instant,
@@ -128,7 +128,6 @@ pub fn cookie_syn_ack(
     syn: &Segment<'_>,
     cfg: &TcpConfig,
     mtu: usize,
-    ts_offset: u32,
 ) -> SynAck {
     let opts = &syn.options;
     let ours = mss_for_mtu(mtu);
@@ -138,6 +137,7 @@ pub fn cookie_syn_ack(
         // Window scaling and SACK can be carried only with timestamps.
         let wscale = opts.window_scale.filter(|_| cfg.window_scaling);
         let sack = opts.sack_permitted && cfg.sack;
+        let ts_offset = keys.ts_offset(tuple.local, tuple.remote);
         let tsval_now = (now.as_millis() as u32).wrapping_add(ts_offset);
         options.timestamps =
             Some(Timestamps { tsval: cookie_tsval(tsval_now, wscale, sack), tsecr: ts.tsval });
