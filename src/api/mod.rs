@@ -31,7 +31,7 @@ pub use self::stream::TcpStream;
 use self::core::{Core, Waiter};
 use crate::device::tun::{Tun, TunConfig};
 use crate::reactor::{Host, Reactor, ReactorConfig, ReactorStats, Shared};
-use crate::stack::{DeviceQueue, Offload, Stack, StackConfig, Stats};
+use crate::stack::{DeviceQueue, Limits, Offload, Stack, StackConfig, Stats};
 use crate::tcp::TcpConfig;
 use crate::wire::TxChecksum;
 
@@ -58,6 +58,9 @@ pub struct Config {
     pub reactor: ReactorConfig,
     /// Most sockets at once (listeners, connections, TIME-WAIT).
     pub max_sockets: usize,
+    /// Bounds on what peers can make the stack hold or send: the SYN queue
+    /// and SYN cookies, orphans, TIME-WAIT, buffer memory, reply rates.
+    pub limits: Limits,
     /// Use the TUN offloads where the kernel offers them: a virtio-net
     /// header on every packet, TCP super-segments of up to 64 KB both ways,
     /// checksums left to the kernel. Off by default: then every packet on
@@ -77,6 +80,7 @@ impl Config {
             tcp: TcpConfig::default(),
             reactor: ReactorConfig::default(),
             max_sockets: 65536,
+            limits: Limits::default(),
             offload: false,
         }
     }
@@ -285,6 +289,7 @@ impl Interface {
         }
         stack_cfg.tcp = cfg.tcp.clone();
         stack_cfg.max_sockets = cfg.max_sockets;
+        stack_cfg.limits = cfg.limits.clone();
         stack_cfg.queue = queue;
         let shared = Shared::new(Core::new(Stack::new(stack_cfg)))?;
         let reactor = Reactor::new(tun, cfg.reactor, shared.clone())?;
