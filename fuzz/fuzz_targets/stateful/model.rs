@@ -38,6 +38,9 @@ pub struct Stream {
     pub shut_read: bool,
 }
 
+/// Most bytes an application writes to one connection.
+const MAX_STREAM: usize = 256 * 1024;
+
 /// Most sockets a host's model remembers (the oldest stale ones go).
 const MAX_REMEMBERED: usize = 48;
 
@@ -160,6 +163,9 @@ pub fn send(stack: &mut Stack, sock: &mut Sock, len: usize) {
         expect_stale(sock, r);
         return;
     };
+    // A stream carries at most MAX_STREAM bytes: through a 1-byte window
+    // every byte takes a round trip.
+    let len = len.min(MAX_STREAM.saturating_sub(s.written as usize));
     let at = s.iss.wrapping_add(1).wrapping_add(s.written as u32);
     let data = pattern(key(s.tuple.local, s.tuple.remote), at, len);
     let ready = stack.readiness(sock.handle);
