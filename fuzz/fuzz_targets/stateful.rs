@@ -386,7 +386,7 @@ fn apply(w: &mut World, op: &Op) {
     }
     w.net.flush();
     for (i, host) in w.net.hosts.iter_mut().enumerate() {
-        check(host, i, w.bounds[i], &w.apps);
+        check(host, i, w.bounds[i], &mut w.apps);
     }
 }
 
