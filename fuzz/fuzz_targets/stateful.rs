@@ -55,9 +55,10 @@ use forge::{ADDRS, PORTS};
 use input::{Buffer, HostSpec, How, Input, LinkSpec, Op, Wait};
 use model::{Apps, Bounds, check, expect_stale};
 
-/// Steps one run of the network may take before the input is given up:
-/// far more than any exchange an input can cause.
+/// Steps one run of the network, and a whole input, may take before the
+/// input is given up: far more than any exchange an input can cause.
 const MAX_STEPS: u64 = 1_000_000;
+const MAX_INPUT_STEPS: u64 = 4_000_000;
 /// A network that takes `LOOP_STEPS` steps in less than `LOOP_WINDOW` of
 /// virtual time while no connection moves is in an ACK loop.
 const LOOP_WINDOW: Duration = Duration::from_secs(10);
@@ -95,8 +96,10 @@ struct World {
     bounds: [Bounds; 2],
     keepalive: [Keepalive; 2],
     /// A known engine bug (an ACK loop) made the rest of the input
-    /// pointless: it is given up.
+    /// pointless, or it took too long: it is given up.
     abandoned: bool,
+    /// Steps of the simulator so far.
+    steps: u64,
 }
 
 fn run(input: Input) {
@@ -114,7 +117,7 @@ fn run(input: Input) {
         net.trace = Some(Vec::new());
         eprintln!("{:#?}\n{:#?}", input.hosts, input.link);
     }
-    let mut w = World { net, apps: Apps::default(), bounds, keepalive, abandoned: false };
+    let mut w = World { net, apps: Apps::default(), bounds, keepalive, abandoned: false, steps: 0 };
     // Live state to start from: host 1 listens on 80, host 0 connects.
     apply(&mut w, &Op::Listen { host: true, port: 0, backlog: 8 });
     apply(&mut w, &Op::Connect { host: false, port: 0, local: 0 });
@@ -134,8 +137,8 @@ fn run(input: Input) {
     print_trace(&mut w.net);
 }
 
-/// Prints the packets traced since the last call and, after a packet, the
-/// connections of the host that received it.
+/// Prints the packets traced since the last call and, if there were any,
+/// every connection of both hosts.
 fn print_trace(net: &mut Network) {
     let Some(t) = net.trace.as_mut() else { return };
     let lines: Vec<String> = t.drain(..).collect();
@@ -221,21 +224,21 @@ fn run_until(w: &mut World, limit: Instant, app: fn(&mut Network, &mut Apps)) {
     if w.abandoned {
         return;
     }
-    let (apps, bounds) = (&mut w.apps, w.bounds);
+    let (apps, bounds, total_steps) = (&mut w.apps, w.bounds, w.steps);
     let mut steps = 0u64;
-    let mut window = (w.net.now, 0u64, progress(&w.net, apps));
+    let mut window = (w.net.now, 0u64, progress(&w.net, apps, false));
     let (mut looping, mut give_up) = (None, false);
     w.net.run(limit, |net| {
         steps += 1;
         if steps - window.1 >= LOOP_STEPS {
-            let p = progress(net, apps);
+            let p = progress(net, apps, false);
             if p == window.2 && net.now.saturating_since(window.0) < LOOP_WINDOW {
                 looping = Some((window.0, net.now));
                 return true;
             }
             window = (net.now, steps, p);
         }
-        if steps >= MAX_STEPS {
+        if steps >= MAX_STEPS || total_steps + steps >= MAX_INPUT_STEPS {
             // Not a loop, but too long to be worth it.
             give_up = true;
             return true;
@@ -256,6 +259,7 @@ fn run_until(w: &mut World, limit: Instant, app: fn(&mut Network, &mut Apps)) {
             "an ACK loop: {LOOP_STEPS} steps from {from:?} to {to:?} and nothing moved"
         );
     }
+    w.steps += steps;
     w.abandoned |= give_up || looping.is_some();
 }
 
@@ -382,7 +386,7 @@ fn apply(w: &mut World, op: &Op) {
     }
     w.net.flush();
     for (i, host) in w.net.hosts.iter_mut().enumerate() {
-        check(host, i, w.bounds[i], &w.apps);
+        check(host, i, w.bounds[i], &mut w.apps);
     }
 }
 
@@ -412,12 +416,12 @@ fn serve(net: &mut Network, apps: &mut Apps) {
 }
 
 /// Runs the network in one-minute slices until nothing has changed for
-/// [`QUIET`]: no connection moved (state, SND.UNA, RCV.NXT, queued bytes)
-/// and no byte was read. A network that makes no progress must also be
+/// [`QUIET`]: no connection no forged segment touched moved (state,
+/// SND.UNA, RCV.NXT, queued bytes) and no byte was read. A network that makes no progress must also be
 /// nearly silent: retransmissions and probes back off.
 fn settle(w: &mut World, app: fn(&mut Network, &mut Apps)) {
     let started = w.net.now;
-    let mut last = progress(&w.net, &w.apps);
+    let mut last = progress(&w.net, &w.apps, true);
     let (mut since, mut sent_since) = (w.net.now, packets_sent(&w.net));
     loop {
         let limit = w.net.now + Duration::from_secs(60);
@@ -426,7 +430,7 @@ fn settle(w: &mut World, app: fn(&mut Network, &mut Apps)) {
         if w.abandoned {
             return;
         }
-        let p = progress(&w.net, &w.apps);
+        let p = progress(&w.net, &w.apps, true);
         if p != last {
             (last, since, sent_since) = (p, now, packets_sent(&w.net));
             let days = now.saturating_since(started).as_secs() / 86_400;
@@ -452,17 +456,21 @@ fn packets_sent(net: &Network) -> u64 {
 }
 
 /// A digest of everything that moves while a connection makes progress.
-fn progress(net: &Network, apps: &Apps) -> u64 {
+/// With `untainted`, only of the connections no forged segment touched
+/// (a forged window can make one crawl legitimately, a byte a minute).
+fn progress(net: &Network, apps: &Apps, untainted: bool) -> u64 {
     let mut hasher = DefaultHasher::new();
     for host in &net.hosts {
         host.socket_count().hash(&mut hasher);
-        for c in host.connections() {
+        for c in host.connections().filter(|c| !(untainted && apps.is_tainted(&c.tuple()))) {
             (c.state(), c.snd_una(), c.rcv_nxt(), c.send_queue()).hash(&mut hasher);
         }
     }
     for socks in &apps.socks {
-        for s in socks {
-            s.stream.as_ref().map(|s| s.read).hash(&mut hasher);
+        for s in socks.iter().filter_map(|s| s.stream.as_ref()) {
+            if !(untainted && apps.is_tainted(&s.tuple)) {
+                s.read.hash(&mut hasher);
+            }
         }
     }
     hasher.finish()

@@ -2,7 +2,7 @@
 //! invariants checked after every step.
 
 use core::net::SocketAddrV4;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use trust::Error;
 use trust::stack::{SocketHandle, Stack};
@@ -38,6 +38,9 @@ pub struct Stream {
     pub shut_read: bool,
 }
 
+/// Most bytes an application writes to one connection.
+const MAX_STREAM: usize = 256 * 1024;
+
 /// Most sockets a host's model remembers (the oldest stale ones go).
 const MAX_REMEMBERED: usize = 48;
 
@@ -50,6 +53,8 @@ pub struct Apps {
     pub tainted: HashSet<(SocketAddrV4, SocketAddrV4)>,
     /// The 4-tuples each host's applications have had connections on.
     seen: [HashSet<(SocketAddrV4, SocketAddrV4)>; 2],
+    /// The readiness last reported by `poll_event` for each handle.
+    pub reported: [HashMap<SocketHandle, Readiness>; 2],
 }
 
 impl Apps {
@@ -160,6 +165,9 @@ pub fn send(stack: &mut Stack, sock: &mut Sock, len: usize) {
         expect_stale(sock, r);
         return;
     };
+    // A stream carries at most MAX_STREAM bytes: through a 1-byte window
+    // every byte takes a round trip.
+    let len = len.min(MAX_STREAM.saturating_sub(s.written as usize));
     let at = s.iss.wrapping_add(1).wrapping_add(s.written as u32);
     let data = pattern(key(s.tuple.local, s.tuple.remote), at, len);
     let ready = stack.readiness(sock.handle);
@@ -231,7 +239,7 @@ pub struct Bounds {
 }
 
 /// The invariants of one host after any step.
-pub fn check(stack: &mut Stack, host: usize, bounds: Bounds, apps: &Apps) {
+pub fn check(stack: &mut Stack, host: usize, bounds: Bounds, apps: &mut Apps) {
     let sockets = stack.socket_count();
     assert!(sockets <= bounds.max_sockets, "host {host}: {sockets} sockets > {}", bounds.max_sockets);
     let memory = stack.buffer_memory();
@@ -270,5 +278,13 @@ pub fn check(stack: &mut Stack, host: usize, bounds: Bounds, apps: &Apps) {
     while let Some((h, readiness)) = stack.poll_event() {
         assert!(apps.holds(host, h), "host {host}: event for {h:?}, which the application does not hold");
         assert_eq!(stack.readiness(h), Ok(readiness), "host {host}: event and readiness differ");
+        apps.reported[host].insert(h, readiness);
+    }
+    // Every change was reported: an application that waits for events
+    // never misses one.
+    for s in apps.socks[host].iter().filter(|s| s.live) {
+        let reported = apps.reported[host].get(&s.handle).copied().unwrap_or_default();
+        let now = stack.readiness(s.handle).expect("a held handle");
+        assert_eq!(now, reported, "host {host}: readiness of {:?} changed without an event", s.handle);
     }
 }
