@@ -163,7 +163,6 @@ fn trust_run(o: &Opts, queues: usize) -> Duration {
         let mut tun = TunConfig::new("mqb0");
         tun.host = Some((Ipv4Addr::new(10, 105, 0, 1), 24));
         let mut cfg = Config::new(tun, Ipv4Addr::new(10, 105, 0, 2));
-        cfg.offload = true;
         cfg.tcp.send_buffer = 1 << 20;
         cfg.tcp.recv_buffer = 1 << 20;
         let ifaces = Interface::open_queues_embedded(cfg, queues).expect("open the queues");

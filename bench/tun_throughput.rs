@@ -163,8 +163,9 @@ fn trust_config(buffer: usize) -> Config {
     tun.host = Some((Ipv4Addr::new(10, 93, 0, 1), 24));
     tun.mtu = Some(MTU);
     let mut cfg = Config::new(tun, Ipv4Addr::new(10, 93, 0, 2));
-    // The TUN offloads (`TRUST_OFFLOAD=0` turns them off for a plain run).
-    cfg.offload = true;
+    // The TUN offloads are on by default; `TRUST_OFFLOAD=0` turns them off
+    // for a plain run.
+    cfg.apply_env().expect("TRUST_* variables");
     cfg.tcp.send_buffer = buffer;
     cfg.tcp.recv_buffer = buffer;
     cfg

@@ -2,7 +2,7 @@
 //! when the client closes its side the server closes its own.
 //!
 //! ```text
-//! echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--offload] [--spin MICROS]
+//! echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--no-offload] [--spin MICROS]
 //! ```
 //!
 //! If a TUN device called NAME exists and has an address it is used as it
@@ -28,7 +28,7 @@ const HELP: &str = "\
 echo_server: a TCP echo server on the trust user-space stack
 
 USAGE:
-    echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--offload]
+    echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--no-offload]
                 [--spin MICROS]
 
 FLAGS:
@@ -39,10 +39,12 @@ FLAGS:
     --host IPV4/PREFIX    the kernel side's address on the TUN, e.g. 10.0.0.1/24
                           (needed when the device has no address yet)
     --port N              TCP port to serve echo on
-    --offload             use the TUN offloads (virtio-net header, 64 KB TCP
-                          super-segments both ways, checksums left to the
-                          kernel); off by default, so every packet on the TUN
-                          is an MSS-sized segment with a full checksum
+    --no-offload          do not use the TUN offloads (on by default: a
+                          virtio-net header, 64 KB TCP super-segments both
+                          ways, checksums left to the kernel, so a capture on
+                          the TUN shows super-segments); with this flag every
+                          packet on the TUN is an MSS-sized segment with a
+                          full checksum. --offload asks for the default.
     --spin MICROS         before sleeping, poll for packets this long (default
                           50; 0 sleeps at once): saves a wake-up on the
                           request path for a little CPU
@@ -56,20 +58,22 @@ finishes sending and closes its own. Runs until interrupted (Ctrl-C).";
 struct Args {
     serve: cli::Serve,
     threaded: bool,
-    offload: bool,
+    /// `--offload` or `--no-offload`, if given.
+    offload: Option<bool>,
     spin: Duration,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut flags = cli::ServeFlags::default();
-    let (mut threaded, mut offload, mut spin) = (false, false, Duration::from_micros(50));
+    let (mut threaded, mut offload, mut spin) = (false, None, Duration::from_micros(50));
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--threaded" => threaded = true,
-            "--offload" => offload = true,
+            "--offload" => offload = Some(true),
+            "--no-offload" => offload = Some(false),
             "--spin" => spin = Duration::from_micros(value()?.parse().map_err(|e| format!("--spin: {e}"))?),
             other if flags.take(other, value)? => {}
             other => return Err(format!("unknown flag {other}")),
@@ -80,7 +84,7 @@ fn parse_args() -> Result<Option<Args>, String> {
 
 fn serve(args: Args) -> io::Result<()> {
     let cli::Serve { mut cfg, addr, port } = args.serve;
-    cfg.offload = args.offload;
+    cfg.offload = args.offload.unwrap_or(cfg.offload);
     cfg.reactor.spin = args.spin;
     let iface = if args.threaded { Interface::open(cfg)? } else { Interface::open_embedded(cfg)? };
     eprintln!(

@@ -39,6 +39,7 @@ fn start(
         tun.host = Some((Ipv4Addr::new(10, 101, net, 1), 24));
         let mut cfg = Config::new(tun, Ipv4Addr::new(10, 101, net, 2));
         cfg.reactor.spin = spin;
+        cfg.apply_env().expect("TRUST_* variables");
         let iface = if embedded { Interface::open_embedded(cfg) } else { Interface::open(cfg) };
         echo::serve(&iface.expect("interface"), 7, Some(&flag)).expect("echo service");
     });

@@ -72,12 +72,16 @@ impl ServeFlags {
         Ok(true)
     }
 
-    /// The settings, or which required flag is missing.
+    /// The settings, or which required flag is missing. The examples let
+    /// `TRUST_OFFLOAD`, `TRUST_REACTOR` and `TRUST_SQPOLL` switch the
+    /// defaults ([`Config::apply_env`]); their own flags come after.
     pub fn finish(self) -> Result<Serve, String> {
         let mut tun = TunConfig::new(&self.tun.ok_or("--tun is required")?);
         tun.host = self.host;
         let addr = self.addr.ok_or("--addr is required")?;
-        Ok(Serve { cfg: Config::new(tun, addr), addr, port: self.port.ok_or("--port is required")? })
+        let mut cfg = Config::new(tun, addr);
+        cfg.apply_env().map_err(|e| format!("environment: {e}"))?;
+        Ok(Serve { cfg, addr, port: self.port.ok_or("--port is required")? })
     }
 }
 

@@ -30,7 +30,7 @@ pub use self::stream::TcpStream;
 
 use self::core::{Core, Waiter};
 use crate::device::tun::{Tun, TunConfig};
-use crate::reactor::{Host, Reactor, ReactorConfig, ReactorStats, Shared};
+use crate::reactor::{BackendKind, Host, Reactor, ReactorConfig, ReactorStats, Shared};
 use crate::stack::{DeviceQueue, Limits, Offload, Stack, StackConfig, Stats};
 use crate::tcp::TcpConfig;
 use crate::wire::TxChecksum;
@@ -61,13 +61,13 @@ pub struct Config {
     /// Bounds on what peers can make the stack hold or send: the SYN queue
     /// and SYN cookies, orphans, TIME-WAIT, buffer memory, reply rates.
     pub limits: Limits,
-    /// Use the TUN offloads where the kernel offers them: a virtio-net
-    /// header on every packet, TCP super-segments of up to 64 KB both ways,
-    /// checksums left to the kernel. Off by default: then every packet on
-    /// the TUN is a real MSS-sized segment with a full checksum, as a packet
-    /// capture on the device expects. The environment variable
-    /// `TRUST_OFFLOAD=1` or `0` overrides it. Where the kernel refuses, the
-    /// device runs plain, and says so once.
+    /// Use the TUN offloads where the kernel offers them (on by default): a
+    /// virtio-net header on every packet, TCP super-segments of up to 64 KB
+    /// both ways, checksums left to the kernel. A packet capture on the
+    /// device then shows super-segments with partial checksums, as one on a
+    /// NIC with GSO and GRO does; `false` puts real MSS-sized segments with
+    /// full checksums on the TUN. Where the kernel refuses, the device runs
+    /// plain, and says so once.
     pub offload: bool,
 }
 
@@ -81,8 +81,41 @@ impl Config {
             reactor: ReactorConfig::default(),
             max_sockets: 65536,
             limits: Limits::default(),
-            offload: false,
+            offload: true,
         }
+    }
+
+    /// Lets the environment switch what examples, tests and benchmarks run
+    /// on without a rebuild: `TRUST_OFFLOAD=0|1` sets [`Config::offload`],
+    /// `TRUST_REACTOR=uring|uring-single|epoll` the backend, and
+    /// `TRUST_SQPOLL=MILLIS` [`ReactorConfig::sqpoll`]. The library never
+    /// calls this itself, so a variable never overrides an application's
+    /// explicit setting unless the application asks for it. A value that
+    /// does not parse is an `InvalidInput` error.
+    pub fn apply_env(&mut self) -> io::Result<()> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let bad = |name: &str, v: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v}"));
+        if let Some(v) = var("TRUST_OFFLOAD") {
+            self.offload = match v.as_str() {
+                "1" => true,
+                "0" => false,
+                _ => return Err(bad("TRUST_OFFLOAD", &v)),
+            };
+        }
+        if let Some(v) = var("TRUST_REACTOR") {
+            self.reactor.backend = match v.as_str() {
+                "uring" => BackendKind::Uring,
+                "uring-single" => BackendKind::UringSingleReads,
+                "epoll" => BackendKind::Epoll,
+                "auto" => BackendKind::Auto,
+                _ => return Err(bad("TRUST_REACTOR", &v)),
+            };
+        }
+        if let Some(v) = var("TRUST_SQPOLL") {
+            let ms: u64 = v.parse().map_err(|_| bad("TRUST_SQPOLL", &v))?;
+            self.reactor.sqpoll = Some(Duration::from_millis(ms));
+        }
+        Ok(())
     }
 }
 
@@ -259,15 +292,9 @@ impl Interface {
             .collect()
     }
 
-    /// The device configuration, offloads as `cfg` or `TRUST_OFFLOAD` say.
+    /// The device configuration, with offloads as `cfg` says.
     fn tun_config(cfg: &Config) -> TunConfig {
-        let mut tun_cfg = cfg.tun.clone();
-        tun_cfg.vnet_hdr = match std::env::var("TRUST_OFFLOAD").as_deref() {
-            Ok("1") => true,
-            Ok("0") => false,
-            _ => cfg.offload,
-        };
-        tun_cfg
+        TunConfig { vnet_hdr: cfg.offload, ..cfg.tun.clone() }
     }
 
     fn open_one(cfg: Config, embedded: bool) -> io::Result<Interface> {

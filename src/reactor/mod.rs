@@ -65,8 +65,7 @@ pub trait Host: Send + 'static {
 /// Which backend drives the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {
-    /// io_uring when the kernel allows it, else epoll. The environment
-    /// variable `TRUST_REACTOR` (`uring` or `epoll`) overrides it.
+    /// io_uring when the kernel allows it, else epoll.
     #[default]
     Auto,
     /// io_uring with a multishot read on a provided-buffer ring.
@@ -76,21 +75,6 @@ pub enum BackendKind {
     UringSingleReads,
     /// Plain non-blocking read/write and epoll.
     Epoll,
-}
-
-impl BackendKind {
-    /// `self`, with `Auto` resolved by the `TRUST_REACTOR` variable.
-    fn resolve(self) -> BackendKind {
-        if self != BackendKind::Auto {
-            return self;
-        }
-        match std::env::var("TRUST_REACTOR").as_deref() {
-            Ok("epoll") => BackendKind::Epoll,
-            Ok("uring") => BackendKind::Uring,
-            Ok("uring-single") => BackendKind::UringSingleReads,
-            _ => BackendKind::Auto,
-        }
-    }
 }
 
 /// What a backend does: wait for the device, hand over what it read,
@@ -196,7 +180,7 @@ pub struct ReactorConfig {
     /// the kernel thread instead of the reactor's. `None` (the default):
     /// the reactor's `io_uring_enter` runs them inline. Measured on a
     /// 2-core machine in the closing note of issue 5; the epoll backend
-    /// ignores it. The environment variable `TRUST_SQPOLL=MILLIS` sets it.
+    /// ignores it.
     pub sqpoll: Option<std::time::Duration>,
 }
 
@@ -224,13 +208,10 @@ impl<H: Host> Reactor<H> {
     /// A reactor for `tun`. With [`BackendKind::Auto`], io_uring is tried
     /// first; if the kernel refuses it the loop says so once on stderr and
     /// uses epoll.
-    pub fn new(tun: Tun, mut cfg: ReactorConfig, shared: Arc<Shared<H>>) -> io::Result<Reactor<H>> {
-        if let Some(ms) = std::env::var("TRUST_SQPOLL").ok().and_then(|v| v.parse().ok()) {
-            cfg.sqpoll = Some(Duration::from_millis(ms));
-        }
+    pub fn new(tun: Tun, cfg: ReactorConfig, shared: Arc<Shared<H>>) -> io::Result<Reactor<H>> {
         let waker_fd = shared.waker().fd().as_fd().as_raw_fd();
         let vnet_hdr = tun.vnet_hdr();
-        let backend: Box<dyn Backend> = match cfg.backend.resolve() {
+        let backend: Box<dyn Backend> = match cfg.backend {
             BackendKind::Epoll => Box::new(epoll::Epoll::new(tun, waker_fd)?),
             BackendKind::Uring => Box::new(uring::Uring::new(tun, waker_fd, true, &cfg).map_err(|(e, _)| e)?),
             BackendKind::UringSingleReads => {

@@ -54,7 +54,10 @@ pub fn stack_addr(net: u8) -> Ipv4Addr {
 pub fn config(tun: &str, net: u8) -> Config {
     let mut t = TunConfig::new(tun);
     t.host = Some((host_addr(net), 24));
-    Config::new(t, stack_addr(net))
+    let mut cfg = Config::new(t, stack_addr(net));
+    // CI runs the suite again with `TRUST_OFFLOAD=0` and other backends.
+    cfg.apply_env().expect("TRUST_* variables");
+    cfg
 }
 
 /// [`Interface::open`], or a panic naming the device. Call it inside the
