@@ -76,6 +76,42 @@ impl Netns {
     pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         self.spawn(f).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
+
+    /// Joins this namespace to `other` by a veth pair: `dev` here with
+    /// address `cidr` (like `10.78.1.1/24`), `other_dev` there with
+    /// `other_cidr`; both ends up.
+    pub fn veth(&self, dev: &str, cidr: &str, other: &Netns, other_dev: &str, other_cidr: &str) {
+        self.exec(&["ip", "link", "add", dev, "type", "veth", "peer", "name", other_dev]);
+        self.exec(&["ip", "link", "set", other_dev, "netns", other.name()]);
+        self.exec(&["ip", "addr", "add", cidr, "dev", dev]);
+        self.exec(&["ip", "link", "set", dev, "up"]);
+        other.exec(&["ip", "addr", "add", other_cidr, "dev", other_dev]);
+        other.exec(&["ip", "link", "set", other_dev, "up"]);
+    }
+
+    /// Turns `features` off on `dev` with `ethtool -K` (short names: `tso`,
+    /// `gso`, `gro`, `tx`, `rx`) and checks that `ethtool -k` reports each
+    /// one off. Needs `ethtool`.
+    pub fn offloads_off(&self, dev: &str, features: &[&str]) {
+        let mut args = vec!["ethtool", "-K", dev];
+        args.extend(features.iter().flat_map(|f| [*f, "off"]));
+        self.exec(&args);
+        let listing = self.exec(&["ethtool", "-k", dev]);
+        for f in features {
+            let long = match *f {
+                "tso" => "tcp-segmentation-offload",
+                "gso" => "generic-segmentation-offload",
+                "gro" => "generic-receive-offload",
+                "tx" => "tx-checksumming",
+                "rx" => "rx-checksumming",
+                other => panic!("NETNS: offloads_off does not know the feature `{other}`"),
+            };
+            assert!(
+                listing.contains(&format!("{long}: off")),
+                "ethtool left {long} on for {dev}:\n{listing}"
+            );
+        }
+    }
 }
 
 impl Drop for Netns {
@@ -135,12 +171,7 @@ impl LossyPath {
             drop_percent,
         };
         let (t, p) = (&path.tun_ns, &path.peer_ns);
-        t.exec(&["ip", "link", "add", VETH_TUN, "type", "veth", "peer", "name", VETH_PEER]);
-        t.exec(&["ip", "link", "set", VETH_PEER, "netns", p.name()]);
-        t.exec(&["ip", "addr", "add", &format!("10.78.{subnet}.1/24"), "dev", VETH_TUN]);
-        t.exec(&["ip", "link", "set", VETH_TUN, "up"]);
-        p.exec(&["ip", "addr", "add", &format!("10.78.{subnet}.2/24"), "dev", VETH_PEER]);
-        p.exec(&["ip", "link", "set", VETH_PEER, "up"]);
+        t.veth(VETH_TUN, &format!("10.78.{subnet}.1/24"), p, VETH_PEER, &format!("10.78.{subnet}.2/24"));
         p.exec(&["ip", "route", "add", "default", "via", &format!("10.78.{subnet}.1")]);
         t.exec(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
         if drop_percent > 0 {
