@@ -26,6 +26,7 @@ mod output;
 mod ports;
 mod ratelimit;
 mod sockets;
+mod tablehash;
 mod timers;
 
 use core::net::{Ipv4Addr, SocketAddrV4};
@@ -34,6 +35,7 @@ use std::collections::{HashMap, VecDeque};
 pub use limits::{Limits, MemoryLimits, RateLimit};
 pub use output::Transmit;
 pub use sockets::SocketHandle;
+pub use tablehash::{TableHash, TableHasher};
 
 use self::listener::Listener;
 use self::output::Control;
@@ -198,8 +200,8 @@ pub struct Stack {
     cfg: StackConfig,
     isn: IsnGenerator,
     sockets: SocketSet,
-    connections: HashMap<FourTuple, u32>,
-    listeners: HashMap<u16, u32>,
+    connections: HashMap<FourTuple, u32, TableHash>,
+    listeners: HashMap<u16, u32, TableHash>,
     timers: TimerQueue,
     tx_queue: VecDeque<u32>,
     control: VecDeque<Control>,
@@ -222,11 +224,15 @@ impl Stack {
         let local = SocketAddrV4::new(cfg.addr, 0);
         let ports = EphemeralPorts::new(&isn, local);
         let challenge_seed = isn.hash(local, local, Purpose::TsOffset, 1);
+        let table_hash = TableHash::with_key((
+            isn.hash(local, local, Purpose::TableKey, 0),
+            isn.hash(local, local, Purpose::TableKey, 1),
+        ));
         Stack {
             isn,
             sockets: SocketSet::default(),
-            connections: HashMap::new(),
-            listeners: HashMap::new(),
+            connections: HashMap::with_hasher(table_hash),
+            listeners: HashMap::with_hasher(table_hash),
             timers: TimerQueue::default(),
             tx_queue: VecDeque::new(),
             control: VecDeque::new(),

@@ -93,6 +93,8 @@ pub enum Purpose {
     PortOffset = 4,
     /// RFC 6056 §3.3.4 `G`: which counter of the table a destination uses.
     PortTable = 5,
+    /// The key of the demultiplexing tables' hash.
+    TableKey = 6,
 }
 
 /// SipHash-2-4 (Aumasson & Bernstein) of `msg` under key `(k0, k1)`.
