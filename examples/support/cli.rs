@@ -73,7 +73,7 @@ impl ServeFlags {
     }
 
     /// The settings, or which required flag is missing. The examples let
-    /// `TRUST_OFFLOAD`, `TRUST_REACTOR` and `TRUST_SQPOLL` switch the
+    /// `TRUST_OFFLOAD`, `TRUST_REACTOR`, `TRUST_SPIN` and `TRUST_SQPOLL` switch the
     /// defaults ([`Config::apply_env`]); their own flags come after.
     pub fn finish(self) -> Result<Serve, String> {
         let mut tun = TunConfig::new(&self.tun.ok_or("--tun is required")?);

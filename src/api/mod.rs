@@ -87,8 +87,9 @@ impl Config {
 
     /// Lets the environment switch what examples, tests and benchmarks run
     /// on without a rebuild: `TRUST_OFFLOAD=0|1` sets [`Config::offload`],
-    /// `TRUST_REACTOR=uring|uring-single|epoll` the backend, and
-    /// `TRUST_SQPOLL=MILLIS` [`ReactorConfig::sqpoll`]. The library never
+    /// `TRUST_REACTOR=uring|uring-single|epoll` the backend,
+    /// `TRUST_SPIN=MICROS` [`ReactorConfig::spin`] and `TRUST_SQPOLL=MILLIS`
+    /// [`ReactorConfig::sqpoll`]. The library never
     /// calls this itself, so a variable never overrides an application's
     /// explicit setting unless the application asks for it. A value that
     /// does not parse is an `InvalidInput` error.
@@ -110,6 +111,10 @@ impl Config {
                 "auto" => BackendKind::Auto,
                 _ => return Err(bad("TRUST_REACTOR", &v)),
             };
+        }
+        if let Some(v) = var("TRUST_SPIN") {
+            let us: u64 = v.parse().map_err(|_| bad("TRUST_SPIN", &v))?;
+            self.reactor.spin = Duration::from_micros(us);
         }
         if let Some(v) = var("TRUST_SQPOLL") {
             let ms: u64 = v.parse().map_err(|_| bad("TRUST_SQPOLL", &v))?;
