@@ -445,7 +445,7 @@ mod tests {
     struct PanicsOnThirdWait(usize);
 
     impl Backend for PanicsOnThirdWait {
-        fn wait(&mut self, _: Option<crate::time::Instant>) -> io::Result<()> {
+        fn wait(&mut self, _: Option<crate::time::Instant>, _: bool) -> io::Result<()> {
             self.0 += 1;
             std::thread::sleep(Duration::from_millis(20));
             assert!(self.0 < 3, "injected reactor failure");
@@ -465,6 +465,58 @@ mod tests {
         fn name(&self) -> &'static str {
             "panics"
         }
+    }
+
+    /// A device that hands over scripted batches, one per wait, and
+    /// records whether each wait was allowed to spin.
+    struct Scripted {
+        batches: std::collections::VecDeque<Vec<Vec<u8>>>,
+        pending: Vec<Vec<u8>>,
+        spins: Arc<Mutex<Vec<bool>>>,
+    }
+
+    impl Backend for Scripted {
+        fn wait(&mut self, _: Option<crate::time::Instant>, spin: bool) -> io::Result<()> {
+            self.spins.lock().unwrap().push(spin);
+            self.pending = self.batches.pop_front().unwrap_or_default();
+            Ok(())
+        }
+        fn drain_received(&mut self, f: &mut dyn FnMut(&[u8])) {
+            for frame in self.pending.drain(..) {
+                f(&frame);
+            }
+        }
+        fn tx_buffer(&mut self) -> Option<&mut [u8]> {
+            None
+        }
+        fn tx_commit(&mut self, _: usize) {}
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn take_tx_errors(&mut self) -> u64 {
+            0
+        }
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+    }
+
+    /// The reactor spins after small batches (request/response traffic)
+    /// and sleeps at once after a bulk one; a turn without packets keeps
+    /// the last decision.
+    #[test]
+    fn the_reactor_spins_only_after_small_batches() {
+        let addr = Ipv4Addr::new(10, 0, 0, 1);
+        let stack = Stack::new(StackConfig::with_key(addr, IsnKey::from_seed(1)));
+        let shared = Shared::new(Core::new(stack)).unwrap();
+        let spins = Arc::new(Mutex::new(Vec::new()));
+        let batches = [vec![vec![0u8; 60_000]], vec![vec![0u8; 100]], vec![], vec![vec![0u8; 9000]; 2]];
+        let backend = Scripted { batches: batches.into(), pending: Vec::new(), spins: spins.clone() };
+        let mut reactor = Reactor::with_backend(Box::new(backend), shared);
+        for _ in 0..5 {
+            reactor.run_once(Some(Duration::ZERO)).unwrap();
+        }
+        assert_eq!(*spins.lock().unwrap(), [true, false, true, true, false]);
     }
 
     #[test]

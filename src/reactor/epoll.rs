@@ -84,7 +84,7 @@ fn borrow(fd: RawFd) -> BorrowedFd<'static> {
 }
 
 impl Backend for Epoll {
-    fn wait(&mut self, deadline: Option<Instant>) -> io::Result<()> {
+    fn wait(&mut self, deadline: Option<Instant>, _spin: bool) -> io::Result<()> {
         self.flush()?;
         if self.tun_readable {
             // Packets left behind by a full batch: no need to sleep.

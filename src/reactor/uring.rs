@@ -387,7 +387,7 @@ fn read_failed(multishot: &mut bool, error: &mut Option<io::Error>, errno: i32) 
 }
 
 impl Backend for Uring {
-    fn wait(&mut self, deadline: Option<Instant>) -> io::Result<()> {
+    fn wait(&mut self, deadline: Option<Instant>, spin: bool) -> io::Result<()> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -398,7 +398,7 @@ impl Backend for Uring {
             self.arm_timer(deadline)?;
         }
         let mut want = usize::from(!expired && self.received.is_empty());
-        if want == 1 && !self.spin.is_zero() {
+        if want == 1 && spin && !self.spin.is_zero() {
             want = usize::from(!self.spin_for_completions()?);
         }
         if want == 1 {
