@@ -29,9 +29,14 @@ pub(crate) struct Waiter {
 
 impl Waiter {
     pub fn wake(&self) {
-        if self.sleepers.load(Ordering::Relaxed) > 0 {
+        if self.has_sleepers() {
             self.cv.notify_all();
         }
+    }
+
+    /// Whether a thread sleeps here (exact with the engine locked).
+    fn has_sleepers(&self) -> bool {
+        self.sleepers.load(Ordering::Relaxed) > 0
     }
 
     /// Releases the engine until woken or `timeout` passes.
@@ -86,6 +91,8 @@ pub(crate) struct Core {
     pub stopped: bool,
     /// Woken after every turn of the loop (for [`super::Interface::drain`]).
     pub turns: Arc<Waiter>,
+    /// Sleepers [`Host::on_event`] found, to wake once the lock is released.
+    wakes: Vec<Arc<Waiter>>,
 }
 
 impl Core {
@@ -97,7 +104,14 @@ impl Core {
             polls: Vec::new(),
             stopped: false,
             turns: Arc::default(),
+            wakes: Vec::new(),
         }
+    }
+
+    /// Wakes the sleepers gathered since the last turn: for operations
+    /// outside the reactor's turn, which wake with the engine locked.
+    pub fn flush_wakes(&mut self) {
+        <Core as Host>::wake(&mut self.wakes);
     }
 
     /// `waiter` is woken whenever `h`'s readiness changes.
@@ -206,15 +220,32 @@ impl Host for Core {
         &mut self.stack
     }
 
+    /// A socket's sleeper is woken later, once the engine is unlocked
+    /// ([`Host::take_wakes`], [`Core::flush_wakes`]). Whether anyone sleeps
+    /// is decided now, under the lock, so no wake-up is lost: a sleeper
+    /// counts itself before it releases the lock, and a condition variable
+    /// notified after the unlock still wakes it.
     fn on_event(&mut self, h: SocketHandle, r: Readiness) {
-        if let Some(w) = self.waiters.get(&h) {
-            w.wake();
+        if let Some(w) = self.waiters.get(&h).filter(|w| w.has_sleepers()) {
+            self.wakes.push(w.clone());
         }
         self.on_readiness(h, r);
     }
 
     fn after_turn(&mut self) {
         self.turns.wake();
+    }
+
+    type Wakes = Vec<Arc<Waiter>>;
+
+    fn take_wakes(&mut self, wakes: &mut Vec<Arc<Waiter>>) {
+        wakes.append(&mut self.wakes);
+    }
+
+    fn wake(wakes: &mut Vec<Arc<Waiter>>) {
+        for w in wakes.drain(..) {
+            w.cv.notify_all();
+        }
     }
 
     fn on_stop(&mut self) {

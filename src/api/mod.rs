@@ -192,6 +192,7 @@ impl Inner {
             }
             let result = op(&mut core, crate::reactor::clock::now());
             core.dispatch_events();
+            core.flush_wakes();
             match result {
                 Err(crate::Error::WouldBlock) if !blocking.nonblocking => {
                     let remaining = match blocking.deadline {

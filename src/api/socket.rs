@@ -79,6 +79,7 @@ impl Socket {
         let mut core = self.inner.lock();
         let r = op(&mut core, self.handle);
         core.dispatch_events();
+        core.flush_wakes();
         r.map_err(io::Error::from)
     }
 
@@ -99,6 +100,7 @@ impl Drop for Socket {
         let now = crate::reactor::clock::now();
         let _ = core.stack.close(now, self.handle);
         core.dispatch_events();
+        core.flush_wakes();
         drop(core);
         self.inner.kick();
     }

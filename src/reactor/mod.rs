@@ -49,6 +49,16 @@ pub trait Host: Send + 'static {
     /// A turn of the loop ended (with the engine still locked).
     fn after_turn(&mut self) {}
 
+    /// Threads to wake once the engine is unlocked, gathered by
+    /// [`Host::on_event`]: woken with the lock still held, nearly every one
+    /// blocked again at once on the engine's mutex (issue 11's
+    /// thread-per-connection profile).
+    type Wakes: Default + Send;
+    /// Moves the wake-ups gathered since the last call into `wakes`.
+    fn take_wakes(&mut self, wakes: &mut Self::Wakes);
+    /// Wakes everything in `wakes`, with the engine unlocked, and empties it.
+    fn wake(wakes: &mut Self::Wakes);
+
     /// Hands every pending readiness change to [`Host::on_event`]. Called
     /// by the reactor each turn, and by whoever operates on the engine, so
     /// that the engine's idea of what was last reported stays current (a
@@ -224,6 +234,8 @@ pub struct Reactor<H: Host> {
     deadline: Option<Instant>,
     /// Bytes in the last turn that received packets.
     last_batch: usize,
+    /// Wake-ups of the turn, run after the engine is unlocked.
+    wakes: H::Wakes,
 }
 
 impl<H: Host> Reactor<H> {
@@ -248,7 +260,15 @@ impl<H: Host> Reactor<H> {
                 }
             },
         };
-        Ok(Reactor { backend, vnet_hdr, shared, stats: Arc::default(), deadline: None, last_batch: 0 })
+        Ok(Reactor {
+            backend,
+            vnet_hdr,
+            shared,
+            stats: Arc::default(),
+            deadline: None,
+            last_batch: 0,
+            wakes: Default::default(),
+        })
     }
 
     /// The backend in use: "io_uring", "io_uring (single reads)" or "epoll".
@@ -367,7 +387,10 @@ impl<H: Host> Reactor<H> {
         host.dispatch_events();
         self.deadline = host.stack().poll_timeout();
         host.after_turn();
-        stats.tx_errors.fetch_add(self.backend.take_tx_errors(), Ordering::Relaxed);
+        host.take_wakes(&mut self.wakes);
+        drop(guard);
+        H::wake(&mut self.wakes);
+        self.stats.tx_errors.fetch_add(self.backend.take_tx_errors(), Ordering::Relaxed);
     }
 }
 
@@ -375,6 +398,14 @@ impl<H: Host> Reactor<H> {
 impl<H: Host> Reactor<H> {
     /// A reactor over a backend of the test's making.
     pub(crate) fn with_backend(backend: Box<dyn Backend>, shared: Arc<Shared<H>>) -> Reactor<H> {
-        Reactor { backend, vnet_hdr: false, shared, stats: Arc::default(), deadline: None, last_batch: 0 }
+        Reactor {
+            backend,
+            vnet_hdr: false,
+            shared,
+            stats: Arc::default(),
+            deadline: None,
+            last_batch: 0,
+            wakes: Default::default(),
+        }
     }
 }
