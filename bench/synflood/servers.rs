@@ -53,7 +53,8 @@ pub fn trust_server(ns: &str, embedded: bool, tun: &str, (host, addr): (Ipv4Addr
     enter(ns);
     let mut t = TunConfig::new(tun);
     t.host = Some((host, 24));
-    let cfg = Config::new(t, addr);
+    let mut cfg = Config::new(t, addr);
+    cfg.apply_env().expect("TRUST_* variables");
     let iface =
         Arc::new(if embedded { Interface::open_embedded(cfg) } else { Interface::open(cfg) }.expect("open"));
     let stop = Arc::new(AtomicBool::new(false));

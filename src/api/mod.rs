@@ -503,21 +503,28 @@ mod tests {
     }
 
     /// The reactor spins after small batches (request/response traffic)
-    /// and sleeps at once after a bulk one; a turn without packets keeps
-    /// the last decision.
+    /// and sleeps at once after a bulk one, in bytes or in packets; a turn
+    /// without packets keeps the last decision.
     #[test]
     fn the_reactor_spins_only_after_small_batches() {
         let addr = Ipv4Addr::new(10, 0, 0, 1);
         let stack = Stack::new(StackConfig::with_key(addr, IsnKey::from_seed(1)));
         let shared = Shared::new(Core::new(stack)).unwrap();
         let spins = Arc::new(Mutex::new(Vec::new()));
-        let batches = [vec![vec![0u8; 60_000]], vec![vec![0u8; 100]], vec![], vec![vec![0u8; 9000]; 2]];
+        let batches = [
+            vec![vec![0u8; 60_000]],
+            vec![vec![0u8; 100]],
+            vec![],
+            vec![vec![0u8; 9000]; 2],
+            vec![vec![0u8; 60]; 3],
+            vec![vec![0u8; 60]; 200],
+        ];
         let backend = Scripted { batches: batches.into(), pending: Vec::new(), spins: spins.clone() };
         let mut reactor = Reactor::with_backend(Box::new(backend), shared);
-        for _ in 0..5 {
+        for _ in 0..7 {
             reactor.run_once(Some(Duration::ZERO)).unwrap();
         }
-        assert_eq!(*spins.lock().unwrap(), [true, false, true, true, false]);
+        assert_eq!(*spins.lock().unwrap(), [true, false, true, true, false, true, false]);
     }
 
     #[test]
