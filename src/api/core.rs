@@ -238,8 +238,9 @@ impl Host for Core {
 
     type Wakes = Vec<Arc<Waiter>>;
 
-    fn take_wakes(&mut self, wakes: &mut Vec<Arc<Waiter>>) {
+    fn take_wakes(&mut self, wakes: &mut Vec<Arc<Waiter>>) -> bool {
         wakes.append(&mut self.wakes);
+        !wakes.is_empty()
     }
 
     fn wake(wakes: &mut Vec<Arc<Waiter>>) {

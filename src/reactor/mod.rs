@@ -54,8 +54,9 @@ pub trait Host: Send + 'static {
     /// blocked again at once on the engine's mutex (issue 11's
     /// thread-per-connection profile).
     type Wakes: Default + Send;
-    /// Moves the wake-ups gathered since the last call into `wakes`.
-    fn take_wakes(&mut self, wakes: &mut Self::Wakes);
+    /// Moves the wake-ups gathered since the last call into `wakes`;
+    /// whether there are any.
+    fn take_wakes(&mut self, wakes: &mut Self::Wakes) -> bool;
     /// Wakes everything in `wakes`, with the engine unlocked, and empties it.
     fn wake(wakes: &mut Self::Wakes);
 
@@ -394,9 +395,14 @@ impl<H: Host> Reactor<H> {
         host.dispatch_events();
         self.deadline = host.stack().poll_timeout();
         host.after_turn();
-        host.take_wakes(&mut self.wakes);
+        let any = host.take_wakes(&mut self.wakes);
         drop(guard);
-        H::wake(&mut self.wakes);
+        // Before the turn's packets are submitted: submitting them first
+        // (one more `io_uring_enter`) measured 3-10 % fewer requests a
+        // second in `thread_per_conn`.
+        if any {
+            H::wake(&mut self.wakes);
+        }
         self.stats.tx_errors.fetch_add(self.backend.take_tx_errors(), Ordering::Relaxed);
     }
 }
