@@ -37,6 +37,45 @@ pub struct ServerChild {
     lines: mpsc::Receiver<String>,
 }
 
+/// The lines `from` yields, read on a thread of their own, until it ends
+/// or the receiver is dropped.
+pub fn line_channel(from: impl io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in io::BufReader::new(from).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
+/// Raises this process's open-file limit (soft and hard) to `need` if it is
+/// lower, with `prlimit(1)`: a benchmark holds a descriptor per connection.
+pub fn raise_nofile(need: u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("read /proc/self/limits");
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    if soft >= need {
+        return;
+    }
+    let pid = std::process::id().to_string();
+    let out = Command::new("prlimit")
+        .args(["--pid", &pid, &format!("--nofile={need}:{need}")])
+        .output()
+        .expect("run prlimit (util-linux)");
+    assert!(
+        out.status.success(),
+        "cannot raise the open-file limit to {need} (one descriptor per connection; \
+         ask for fewer connections or raise the hard limit): {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
 impl ServerChild {
     /// Runs this binary with `args`.
     pub fn spawn(args: &[String]) -> ServerChild {
@@ -48,15 +87,7 @@ impl ServerChild {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn a server child");
-        let stdout = io::BufReader::new(child.stdout.take().expect("child stdout"));
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = line_channel(child.stdout.take().expect("child stdout"));
         ServerChild { child, lines }
     }
 

@@ -43,6 +43,9 @@
 //! its side. `--quick` is one run of 64 MiB. Every run is bounded by
 //! `--timeout` (default 180 s) and fails, loudly, when it takes longer.
 
+#[path = "child.rs"]
+#[allow(dead_code)]
+mod child;
 #[path = "../examples/support/measure.rs"]
 #[allow(dead_code)]
 mod measure;
@@ -50,7 +53,7 @@ mod measure;
 #[allow(dead_code)]
 mod netns;
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -240,15 +243,7 @@ impl EchoServer {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn echo_server in {}: {e}", f.name()));
-        let err = io::BufReader::new(child.stderr.take().expect("echo_server stderr"));
-        let (tx, stderr) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in err.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let stderr = child::line_channel(child.stderr.take().expect("echo_server stderr"));
         EchoServer { child, stderr }
     }
 

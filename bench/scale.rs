@@ -55,7 +55,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use child::ServerChild;
+use child::{ServerChild, raise_nofile};
 use netns::{LossyPath, Netns};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns};
@@ -566,30 +566,6 @@ fn kernel_run(count: usize) -> KernelResult {
 }
 
 // ------------------------------------------------------------------ report
-
-/// Raises the open-file limit (soft and hard) to `need` if it is lower.
-fn raise_nofile(need: u64) {
-    let limits = std::fs::read_to_string("/proc/self/limits").expect("read /proc/self/limits");
-    let soft = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    if soft >= need {
-        return;
-    }
-    let pid = std::process::id().to_string();
-    let out = Command::new("prlimit")
-        .args(["--pid", &pid, &format!("--nofile={need}:{need}")])
-        .output()
-        .expect("run prlimit (util-linux)");
-    assert!(
-        out.status.success(),
-        "cannot raise the open-file limit to {need} (one descriptor per connection per process; \
-         lower --count or raise the hard limit): {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
 
 struct Row {
     name: String,

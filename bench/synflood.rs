@@ -33,6 +33,7 @@
 //! A missed target is reported; `--strict` makes it the exit status.
 
 #[path = "child.rs"]
+#[allow(dead_code)]
 mod child;
 #[path = "../examples/support/echo.rs"]
 #[allow(dead_code)]

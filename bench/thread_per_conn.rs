@@ -44,6 +44,9 @@
 //! `--only trust --case ka400` is the profiling run
 //! (`perf record -g target/release/deps/thread_per_conn-* --only trust --case ka400`).
 
+#[path = "child.rs"]
+#[allow(dead_code)]
+mod child;
 #[path = "../tests/common/netns.rs"]
 #[allow(dead_code)]
 mod netns;
@@ -51,12 +54,12 @@ mod netns;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use child::raise_nofile;
 use hdrhistogram::Histogram;
 use netns::Netns;
 use nix::errno::Errno;
@@ -698,28 +701,6 @@ fn markdown(file: &str, o: &Opts, mode: &str, results: &[(Case, Summary, Summary
         )?;
     }
     Ok(())
-}
-
-/// Raises the open-file limit to `need` if it is lower (as `scale` does).
-fn raise_nofile(need: u64) {
-    let limits = std::fs::read_to_string("/proc/self/limits").expect("read /proc/self/limits");
-    let soft = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    if soft >= need {
-        return;
-    }
-    let out = Command::new("prlimit")
-        .args(["--pid", &std::process::id().to_string(), &format!("--nofile={need}:{need}")])
-        .output()
-        .expect("run prlimit (util-linux)");
-    assert!(
-        out.status.success(),
-        "cannot raise the open-file limit to {need}: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
 }
 
 fn main() {

@@ -441,45 +441,22 @@ mod tests {
     use crate::reactor::Backend;
     use crate::tcp::isn::IsnKey;
 
-    /// A device that fails the way a bug would: the reactor thread panics
-    /// on its third wait.
-    struct PanicsOnThirdWait(usize);
-
-    impl Backend for PanicsOnThirdWait {
-        fn wait(&mut self, _: Option<crate::time::Instant>, _: bool) -> io::Result<()> {
-            self.0 += 1;
-            std::thread::sleep(Duration::from_millis(20));
-            assert!(self.0 < 3, "injected reactor failure");
-            Ok(())
-        }
-        fn drain_received(&mut self, _: &mut dyn FnMut(&[u8])) {}
-        fn tx_buffer(&mut self) -> Option<&mut [u8]> {
-            None
-        }
-        fn tx_commit(&mut self, _: usize) {}
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-        fn take_tx_errors(&mut self) -> u64 {
-            0
-        }
-        fn name(&self) -> &'static str {
-            "panics"
-        }
-    }
-
-    /// A device that hands over scripted batches, one per wait, and
-    /// records whether each wait was allowed to spin.
-    struct Scripted {
-        batches: std::collections::VecDeque<Vec<Vec<u8>>>,
+    /// A device of the test's making: each wait calls `on_wait` with
+    /// whether it may spin, and the frames it returns are the next batch.
+    struct TestDevice {
+        on_wait: Box<dyn FnMut(bool) -> Vec<Vec<u8>> + Send>,
         pending: Vec<Vec<u8>>,
-        spins: Arc<Mutex<Vec<bool>>>,
     }
 
-    impl Backend for Scripted {
+    impl TestDevice {
+        fn boxed(on_wait: impl FnMut(bool) -> Vec<Vec<u8>> + Send + 'static) -> Box<TestDevice> {
+            Box::new(TestDevice { on_wait: Box::new(on_wait), pending: Vec::new() })
+        }
+    }
+
+    impl Backend for TestDevice {
         fn wait(&mut self, _: Option<crate::time::Instant>, spin: bool) -> io::Result<()> {
-            self.spins.lock().unwrap().push(spin);
-            self.pending = self.batches.pop_front().unwrap_or_default();
+            self.pending = (self.on_wait)(spin);
             Ok(())
         }
         fn drain_received(&mut self, f: &mut dyn FnMut(&[u8])) {
@@ -498,7 +475,7 @@ mod tests {
             0
         }
         fn name(&self) -> &'static str {
-            "scripted"
+            "test"
         }
     }
 
@@ -511,16 +488,21 @@ mod tests {
         let stack = Stack::new(StackConfig::with_key(addr, IsnKey::from_seed(1)));
         let shared = Shared::new(Core::new(stack)).unwrap();
         let spins = Arc::new(Mutex::new(Vec::new()));
-        let batches = [
+        let mut batches: std::collections::VecDeque<Vec<Vec<u8>>> = [
             vec![vec![0u8; 60_000]],
             vec![vec![0u8; 100]],
             vec![],
             vec![vec![0u8; 9000]; 2],
             vec![vec![0u8; 60]; 3],
             vec![vec![0u8; 60]; 200],
-        ];
-        let backend = Scripted { batches: batches.into(), pending: Vec::new(), spins: spins.clone() };
-        let mut reactor = Reactor::with_backend(Box::new(backend), shared);
+        ]
+        .into();
+        let seen = spins.clone();
+        let device = TestDevice::boxed(move |spin| {
+            seen.lock().unwrap().push(spin);
+            batches.pop_front().unwrap_or_default()
+        });
+        let mut reactor = Reactor::with_backend(device, shared);
         for _ in 0..7 {
             reactor.run_once(Some(Duration::ZERO)).unwrap();
         }
@@ -532,13 +514,22 @@ mod tests {
         let addr = Ipv4Addr::new(10, 0, 0, 1);
         let stack = Stack::new(StackConfig::with_key(addr, IsnKey::from_seed(1)));
         let shared = Shared::new(Core::new(stack)).unwrap();
-        let reactor = Reactor::with_backend(Box::new(PanicsOnThirdWait(0)), shared.clone());
+        // The device fails the way a bug would: the reactor thread panics
+        // on its third wait.
+        let mut waits = 0;
+        let device = TestDevice::boxed(move |_| {
+            waits += 1;
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(waits < 3, "injected reactor failure");
+            Vec::new()
+        });
+        let reactor = Reactor::with_backend(device, shared.clone());
         let thread = reactor.spawn("test-reactor").unwrap();
         let inner = Arc::new(Inner { shared, embedded: None, addr });
         let iface = Interface {
             inner,
             thread: Some(thread),
-            backend: "panics",
+            backend: "test",
             stats: Arc::default(),
             tun_name: "none".into(),
             offload: false,

@@ -268,7 +268,11 @@ impl<H: Host> Reactor<H> {
                 }
             },
         };
-        Ok(Reactor {
+        Ok(Reactor::assemble(backend, vnet_hdr, shared))
+    }
+
+    fn assemble(backend: Box<dyn Backend>, vnet_hdr: bool, shared: Arc<Shared<H>>) -> Reactor<H> {
+        Reactor {
             backend,
             vnet_hdr,
             shared,
@@ -276,7 +280,7 @@ impl<H: Host> Reactor<H> {
             deadline: None,
             last_batch: (0, 0),
             wakes: Default::default(),
-        })
+        }
     }
 
     /// The backend in use: "io_uring", "io_uring (single reads)" or "epoll".
@@ -411,14 +415,6 @@ impl<H: Host> Reactor<H> {
 impl<H: Host> Reactor<H> {
     /// A reactor over a backend of the test's making.
     pub(crate) fn with_backend(backend: Box<dyn Backend>, shared: Arc<Shared<H>>) -> Reactor<H> {
-        Reactor {
-            backend,
-            vnet_hdr: false,
-            shared,
-            stats: Arc::default(),
-            deadline: None,
-            last_batch: (0, 0),
-            wakes: Default::default(),
-        }
+        Reactor::assemble(backend, false, shared)
     }
 }
