@@ -15,7 +15,7 @@
 //!
 //! ```text
 //! cargo bench --bench tun_throughput -- [--bytes N] [--runs R] [--buffer B] [--quick]
-//!     [--only CASE] [--markdown FILE] [--strict]
+//!     [--only CASE] [--markdown FILE] [--strict] [--lend]
 //! ```
 //!
 //! Prints min/median/max Gbit/s per case and direction, the ratio of trust's
@@ -25,7 +25,9 @@
 //! `kernel-rx`, `kernel-tx`, `kernel-off-rx`, `kernel-off-tx`, or a prefix
 //! such as `kernel`) and prints each run; `--markdown FILE` also writes the
 //! table, with the machine and date, as Markdown; `--strict` exits non-zero
-//! when the target is missed. Needs root (namespaces, TUN) and `ethtool`.
+//! when the target is missed; `--lend` makes trust's reader consume the
+//! bytes where they lie (`TcpStream::read_with`) instead of copying them out
+//! with `read` (the kernel's readers still copy). Needs root (namespaces, TUN) and `ethtool`.
 
 #[path = "../examples/support/measure.rs"]
 #[allow(dead_code)]
@@ -63,11 +65,21 @@ pub struct Opts {
     only: Option<String>,
     markdown: Option<String>,
     strict: bool,
+    /// trust's reader uses `read_with` instead of `read`.
+    lend: bool,
 }
 
 impl Default for Opts {
     fn default() -> Opts {
-        Opts { bytes: 1 << 30, runs: 5, buffer: 1 << 20, only: None, markdown: None, strict: false }
+        Opts {
+            bytes: 1 << 30,
+            runs: 5,
+            buffer: 1 << 20,
+            only: None,
+            markdown: None,
+            strict: false,
+            lend: false,
+        }
     }
 }
 
@@ -83,6 +95,7 @@ fn parse() -> Opts {
             "--only" => o.only = it.next(),
             "--markdown" => o.markdown = Some(it.next().expect("--markdown needs a file name")),
             "--strict" => o.strict = true,
+            "--lend" => o.lend = true,
             "--quick" => {
                 o.bytes = 64 << 20;
                 o.runs = 1;
@@ -100,6 +113,19 @@ pub fn sink(mut r: impl Read) -> u64 {
     let mut total = 0u64;
     loop {
         match r.read(&mut buf) {
+            Ok(0) => return total,
+            Ok(n) => total += n as u64,
+            Err(e) => panic!("sink: {e} after {total} bytes"),
+        }
+    }
+}
+
+/// [`sink`] for a trust stream that lends its bytes instead of copying
+/// them out.
+fn sink_lent(s: &TcpStream) -> u64 {
+    let mut total = 0u64;
+    loop {
+        match s.read_with(|a, b| (a.len() + b.len(), a.len() + b.len())) {
             Ok(0) => return total,
             Ok(n) => total += n as u64,
             Err(e) => panic!("sink: {e} after {total} bytes"),
@@ -193,7 +219,7 @@ fn trust_interface(buffer: usize, threaded: bool) -> Interface {
 /// kernel → trust: a kernel client writes, a trust server reads.
 fn trust_receives(o: &Opts, threaded: bool) -> Duration {
     let ns = Netns::new("tputrx");
-    let (bytes, buffer) = (o.bytes, o.buffer);
+    let (bytes, buffer, lend) = (o.bytes, o.buffer, o.lend);
     let iface = std::sync::Arc::new(ns.run(move || trust_interface(buffer, threaded)));
     let listener = TcpListener::bind(&iface, 5001).unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -207,7 +233,7 @@ fn trust_receives(o: &Opts, threaded: bool) -> Duration {
         });
         c.set_nonblocking(false).unwrap();
         c.set_read_timeout(Some(TIMEOUT)).unwrap();
-        sink(&c)
+        if lend { sink_lent(&c) } else { sink(&c) }
     });
     let start = ns.run(move || {
         let start = Instant::now();

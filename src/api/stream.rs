@@ -143,6 +143,48 @@ impl TcpStream {
         self.sock.now(|core, h| Ok(core.stack.connection(h)?.error().map(io::Error::from)))
     }
 
+    /// Reads without a copy: lends the received bytes to `f` where they
+    /// lie in the stack's receive buffer, instead of copying them into a
+    /// buffer of the caller's as [`Read::read`] does.
+    ///
+    /// `f` gets the readable bytes as two slices, in order (the second is
+    /// empty unless the buffer wraps around its end), and returns how many
+    /// bytes it consumed, which are then gone from the stream as if read,
+    /// and a value that `read_with` returns. It blocks (or reports
+    /// `WouldBlock`, or times out) as `read` does until a byte is
+    /// readable; at the end of the stream `f` is lent two empty slices.
+    ///
+    /// `f` runs with the stack locked: the reactor and every other socket
+    /// wait for it, so keep it short, and do not use this interface's
+    /// sockets from inside it (that deadlocks).
+    ///
+    /// ```no_run
+    /// # fn demo(stream: &trust::api::TcpStream) -> std::io::Result<()> {
+    /// // Count the line ends in what has arrived, consuming all of it.
+    /// let newlines = stream.read_with(|a, b| {
+    ///     let count = a.iter().chain(b).filter(|&&c| c == b'\n').count();
+    ///     (a.len() + b.len(), count)
+    /// })?;
+    /// # let _ = newlines; Ok(()) }
+    /// ```
+    pub fn read_with<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> (usize, R)) -> io::Result<R> {
+        // `f` is called at most once: the engine calls it only when it
+        // succeeds, and the first success ends the call.
+        let mut f = Some(f);
+        let mut out = None;
+        self.sock.call(self.read_blocking(), Kick::IfAckDue, |core, h, _| {
+            core.stack.recv_with(h, |a, b| match f.take() {
+                Some(f) => {
+                    let (n, r) = f(a, b);
+                    out = Some(r);
+                    (n, ())
+                }
+                None => (0, ()),
+            })
+        })?;
+        out.ok_or_else(|| io::Error::other("read_with: the stack did not lend the data"))
+    }
+
     fn read_blocking(&self) -> super::Blocking {
         let t = *self.read_timeout.lock().unwrap_or_else(|e| e.into_inner());
         self.sock.blocking(t, io::ErrorKind::WouldBlock)

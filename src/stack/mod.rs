@@ -436,6 +436,16 @@ impl Stack {
         self.with_conn(h, |c| c.recv(buf))
     }
 
+    /// Lends received data to `f` without copying it; see
+    /// [`Connection::recv_with`].
+    pub fn recv_with<R>(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnOnce(&[u8], &[u8]) -> (usize, R),
+    ) -> Result<R, Error> {
+        self.with_conn(h, |c| c.recv_with(f))
+    }
+
     /// Shuts down reading, writing or both.
     pub fn shutdown(&mut self, h: SocketHandle, how: Shutdown) -> Result<(), Error> {
         self.with_conn(h, |c| c.shutdown(how))

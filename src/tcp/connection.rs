@@ -501,20 +501,41 @@ impl Connection {
     /// stream; [`Error::WouldBlock`] means nothing has arrived yet. Data
     /// that arrived before a reset is delivered before the reset's error.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if buf.is_empty() {
+            self.take_error()?;
+            return Ok(0);
+        }
+        self.recv_with(|a, b| {
+            let n = super::recv_buffer::copy_slices(buf, a, b);
+            (n, n)
+        })
+    }
+
+    /// RECEIVE without a copy (RFC 9293 §3.10.3): lends the readable bytes
+    /// to `f` where they lie, as two slices in order (the second empty
+    /// unless the receive ring wraps). `f` returns how many bytes it
+    /// consumed (at most what it was lent; they are released, and the
+    /// window reopens as after a read) and a result. At the end of the
+    /// stream `f` is lent two empty slices. With nothing readable yet it
+    /// is not called: `WouldBlock`, or the connection's error.
+    pub fn recv_with<R>(&mut self, f: impl FnOnce(&[u8], &[u8]) -> (usize, R)) -> Result<R, Error> {
+        if self.rcv.buf.readable() == 0 {
+            self.take_error()?;
+            if !self.read_finished() {
+                return Err(Error::WouldBlock);
+            }
+            return Ok(f(&[], &[]).1);
+        }
         let before = self.rcv.buf.window();
-        let n = self.rcv.buf.read(buf);
-        if n > 0 {
+        let (a, b) = self.rcv.buf.readable_slices();
+        let (n, r) = f(a, b);
+        if self.rcv.buf.consume(n) > 0 {
             self.after_read(before);
             if matches!(self.state, State::TimeWait | State::Closed) {
                 self.rcv.buf.release_storage();
             }
-            return Ok(n);
         }
-        self.take_error()?;
-        if buf.is_empty() || self.read_finished() {
-            return Ok(0);
-        }
-        Err(Error::WouldBlock)
+        Ok(r)
     }
 
     /// No more data will ever be readable.

@@ -51,6 +51,15 @@ pub enum Growth {
     None,
 }
 
+/// Copies `a` then `b` into `buf`, as much as fits: how many bytes.
+pub fn copy_slices(buf: &mut [u8], a: &[u8], b: &[u8]) -> usize {
+    let first = a.len().min(buf.len());
+    let second = b.len().min(buf.len() - first);
+    buf[..first].copy_from_slice(&a[..first]);
+    buf[first..first + second].copy_from_slice(&b[..second]);
+    first + second
+}
+
 /// What [`RecvBuffer::write_at`] did with a segment's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Accepted {
@@ -205,15 +214,28 @@ impl RecvBuffer {
 
     /// Copies readable bytes into `buf`, returning how many.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.readable());
+        let (a, b) = self.readable_slices();
+        let n = copy_slices(buf, a, b);
+        self.consume(n)
+    }
+
+    /// The readable bytes where they lie in the ring: in order, the first
+    /// slice then the second (empty unless the bytes wrap around the end).
+    pub fn readable_slices(&self) -> (&[u8], &[u8]) {
+        let n = self.readable();
         if n == 0 {
-            return 0;
+            return (&[], &[]);
         }
         let ring = self.storage.len();
         let at = (self.read_offset % ring as u64) as usize;
         let first = n.min(ring - at);
-        buf[..first].copy_from_slice(&self.storage[at..at + first]);
-        buf[first..n].copy_from_slice(&self.storage[..n - first]);
+        (&self.storage[at..at + first], &self.storage[..n - first])
+    }
+
+    /// Drops the first `n` readable bytes (at most what is readable),
+    /// returning how many.
+    pub fn consume(&mut self, n: usize) -> usize {
+        let n = n.min(self.readable());
         self.read_offset += n as u64;
         n
     }

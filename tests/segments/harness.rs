@@ -408,6 +408,21 @@ impl Harness {
         h
     }
 
+    /// A passive connection with a 4096-byte receive buffer that the peer
+    /// fills by t = 242 ms: two full segments (ACKed at once, RFC 5681
+    /// §4.2, offering 1176), then 1176 bytes (the delayed ACK offers 0).
+    /// The application has read nothing.
+    pub fn full_4096_window() -> Harness {
+        let mut h = Harness::passive(TcpConfig { recv_buffer: 4096, ..simple() }, PeerOpts::plain());
+        for (i, t) in [(0, 200), (1, 201)] {
+            h.send_at(t, seg().seq(h.r(1 + 1460 * i)).ack(h.l(1)).data(1460 * i as usize, 1460));
+        }
+        h.expect1(201, seg().seq(h.l(1)).ack(h.r(2921)).win(1176));
+        h.send_at(202, seg().seq(h.r(2921)).ack(h.l(1)).data(2920, 1176));
+        h.expect1(242, seg().seq(h.l(1)).ack(h.r(4097)).win(0));
+        h
+    }
+
     /// The peer opens a connection from `self.c`'s port: SYN at `t_syn`,
     /// ACK at `t_ack`; accepts it into `self.c.sock`.
     pub fn open_passive(&mut self, t_syn: impl At, t_ack: impl At, opts: PeerOpts) {

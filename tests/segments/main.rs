@@ -16,6 +16,7 @@ mod handshake;
 mod hostile;
 mod isn;
 mod keepalive;
+mod lending;
 mod listener;
 mod nagle;
 mod options;
