@@ -42,7 +42,7 @@ impl Driver {
             seq: SeqNum::new(PEER_ISS),
             ack: SeqNum::new(0),
             flags: TcpFlags::SYN,
-            window: PEER_WIN,
+            window: PEER_WIN.into(),
             options: TcpOptions { mss: Some(1460), window_scale: Some(7), ..TcpOptions::default() },
             payload: &[],
         };
@@ -74,7 +74,7 @@ impl Driver {
             seq: SeqNum::new(PEER_ISS + 1),
             ack,
             flags: TcpFlags::ACK,
-            window: PEER_WIN,
+            window: PEER_WIN.into(),
             options: TcpOptions::default(),
             payload: &[],
         };

@@ -3,7 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use super::socket::{Kick, Socket};
+use super::socket::{Kick, OwnedSocket};
 use super::{Interface, Source, TcpStream};
 
 /// Pending connections a listener queues by default (completed
@@ -13,7 +13,7 @@ pub const DEFAULT_BACKLOG: usize = 1024;
 /// A listening socket on an [`Interface`]'s address. Dropping it resets
 /// the connections it queued that nobody accepted.
 pub struct TcpListener {
-    sock: Socket,
+    sock: OwnedSocket,
 }
 
 impl TcpListener {
@@ -29,7 +29,7 @@ impl TcpListener {
         let inner = iface.inner();
         let mut core = inner.lock();
         let h = core.stack.listen(port, backlog)?;
-        let sock = Socket::new(inner, &mut core, h);
+        let sock = OwnedSocket::new(inner, &mut core, h);
         Ok(TcpListener { sock })
     }
 
@@ -39,7 +39,7 @@ impl TcpListener {
         let blocking = self.sock.blocking(None, io::ErrorKind::WouldBlock);
         let stream = self.sock.call(blocking, Kick::Never, |core, h, _| {
             let conn = core.stack.accept(h)?;
-            Ok(TcpStream::from_socket(Socket::new(inner, core, conn)))
+            Ok(TcpStream::from_socket(OwnedSocket::new(inner, core, conn)))
         })?;
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
@@ -77,7 +77,7 @@ impl Iterator for Incoming<'_> {
 impl Source for TcpListener {}
 
 impl super::sealed::Sealed for TcpListener {
-    fn socket(&self) -> &Socket {
+    fn socket(&self) -> &OwnedSocket {
         &self.sock
     }
 }

@@ -12,7 +12,7 @@
 //!   call drives it itself while it waits, so nothing hops threads on the
 //!   request path.
 
-mod core;
+mod host;
 mod listener;
 mod poll;
 mod socket;
@@ -28,12 +28,13 @@ pub use self::listener::{Incoming, TcpListener};
 pub use self::poll::{Event, Events, Interest, Poll, Token};
 pub use self::stream::TcpStream;
 
-use self::core::{Core, Waiter};
+use self::host::{Core, Waiter};
 use crate::device::tun::{Tun, TunConfig};
 use crate::reactor::{BackendKind, Host, Reactor, ReactorConfig, ReactorStats, Shared};
 use crate::stack::{DeviceQueue, Limits, Offload, Stack, StackConfig, Stats};
 use crate::tcp::TcpConfig;
 use crate::wire::TxChecksum;
+use crate::wire::tcp::MAX_PAYLOAD_V4;
 
 /// A socket a [`Poll`] can watch: [`TcpStream`] or [`TcpListener`].
 pub trait Source: sealed::Sealed {}
@@ -41,7 +42,7 @@ pub trait Source: sealed::Sealed {}
 mod sealed {
     /// Keeps [`super::Source`] implemented by this crate's sockets only.
     pub trait Sealed {
-        fn socket(&self) -> &super::socket::Socket;
+        fn socket(&self) -> &super::socket::OwnedSocket;
     }
 }
 
@@ -315,10 +316,8 @@ impl Interface {
         stack_cfg.mtu = tun.mtu();
         if tun.vnet_hdr() {
             // The kernel cuts super-segments at the MSS and completes
-            // checksums; an IPv4 packet is at most 65535 bytes with a
-            // 20-byte IP and up to 60-byte TCP header.
-            stack_cfg.offload =
-                Offload { tso_max_payload: 65535 - 20 - 60, tx_checksum: TxChecksum::Partial };
+            // checksums.
+            stack_cfg.offload = Offload { tso_max_payload: MAX_PAYLOAD_V4, tx_checksum: TxChecksum::Partial };
         }
         stack_cfg.tcp = cfg.tcp.clone();
         stack_cfg.max_sockets = cfg.max_sockets;

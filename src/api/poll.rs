@@ -22,7 +22,7 @@ use std::time::{Duration, Instant as StdInstant};
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-use super::core::Waiter;
+use super::host::Waiter;
 use super::{Inner, Interface, Source};
 use crate::tcp::Readiness;
 
@@ -187,7 +187,7 @@ impl Poll {
     }
 
     /// The socket behind `source`, if it belongs to this poll's interface.
-    fn own<'a>(&self, source: &'a impl Source) -> io::Result<&'a super::socket::Socket> {
+    fn own<'a>(&self, source: &'a impl Source) -> io::Result<&'a super::socket::OwnedSocket> {
         let sock = super::sealed::Sealed::socket(source);
         if !Arc::ptr_eq(&sock.inner, &self.inner) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket belongs to another interface"));

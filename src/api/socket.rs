@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
-use super::core::{Core, Waiter};
+use super::host::{Core, Waiter};
 use super::{Blocking, Inner};
 use crate::reactor::Host;
 use crate::stack::SocketHandle;
@@ -25,20 +25,22 @@ pub(crate) enum Kick {
     Never,
 }
 
-pub struct Socket {
+/// A socket handle that a listener or stream owns: released (the
+/// connection closed) when dropped.
+pub struct OwnedSocket {
     pub(crate) inner: Arc<Inner>,
     pub(crate) handle: SocketHandle,
     pub(crate) waiter: Arc<Waiter>,
     nonblocking: AtomicBool,
 }
 
-impl Socket {
+impl OwnedSocket {
     /// Wraps a handle just made under `core`'s lock and subscribes to its
     /// readiness changes.
-    pub(crate) fn new(inner: &Arc<Inner>, core: &mut Core, handle: SocketHandle) -> Socket {
+    pub(crate) fn new(inner: &Arc<Inner>, core: &mut Core, handle: SocketHandle) -> OwnedSocket {
         let waiter = Arc::new(Waiter::default());
         core.add_waiter(handle, waiter.clone());
-        Socket { inner: inner.clone(), handle, waiter, nonblocking: AtomicBool::new(false) }
+        OwnedSocket { inner: inner.clone(), handle, waiter, nonblocking: AtomicBool::new(false) }
     }
 
     pub fn set_nonblocking(&self, nonblocking: bool) {
@@ -90,7 +92,7 @@ impl Socket {
     }
 }
 
-impl Drop for Socket {
+impl Drop for OwnedSocket {
     /// Lets go of the handle: a stream closes gracefully (the engine
     /// finishes the close, TIME-WAIT included, on its own); a listener
     /// resets the connections nobody accepted.

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::socket::{Kick, Socket, check_timeout, first_v4};
+use super::socket::{Kick, OwnedSocket, check_timeout, first_v4};
 use super::{Interface, Source};
 use crate::Error;
 use crate::tcp::{self, Readiness};
@@ -18,14 +18,14 @@ use crate::tcp::{self, Readiness};
 /// blocks until the peer has acknowledged everything written. Dropping the
 /// stream closes it gracefully.
 pub struct TcpStream {
-    sock: Socket,
+    sock: OwnedSocket,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
     nodelay: AtomicBool,
 }
 
 impl TcpStream {
-    pub(crate) fn from_socket(sock: Socket) -> TcpStream {
+    pub(crate) fn from_socket(sock: OwnedSocket) -> TcpStream {
         TcpStream {
             sock,
             read_timeout: Mutex::new(None),
@@ -58,7 +58,7 @@ impl TcpStream {
             let mut core = inner.lock();
             let now = crate::reactor::clock::now();
             let h = core.stack.connect(now, remote)?;
-            Socket::new(inner, &mut core, h)
+            OwnedSocket::new(inner, &mut core, h)
         };
         inner.kick();
         // On failure `sock` drops here, releasing the handle.
@@ -240,7 +240,7 @@ impl Write for TcpStream {
 impl Source for TcpStream {}
 
 impl super::sealed::Sealed for TcpStream {
-    fn socket(&self) -> &Socket {
+    fn socket(&self) -> &OwnedSocket {
         &self.sock
     }
 }

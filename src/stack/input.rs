@@ -106,7 +106,7 @@ impl Stack {
                 }
                 self.queue_reset(rst);
             }
-            self.after_io(index);
+            self.follow_up(index);
             if iss_floor.is_none() {
                 return;
             }
@@ -198,7 +198,7 @@ impl Stack {
         if let Some(l) = self.sockets.listener_mut(listener) {
             l.syn_queue.insert(h.index);
         }
-        self.after_io(h.index);
+        self.follow_up(h.index);
     }
 
     /// An ACK for a listener: if cookies went out lately, it may carry one.
@@ -253,7 +253,7 @@ impl Stack {
         if let Some(l) = self.sockets.listener_mut(listener) {
             l.accept_queue.push_back(h.index);
         }
-        self.after_io(h.index);
+        self.follow_up(h.index);
         self.refresh_readiness(listener);
         Cookie::Valid
     }

@@ -9,8 +9,11 @@ use crate::tcp::{MemoryPressure, Reset, State};
 use crate::time::Instant;
 
 impl Stack {
-    /// Bookkeeping after any input to, or operation on, socket `index`.
-    pub(super) fn after_io(&mut self, index: u32) {
+    /// Follows up on whatever just touched socket `index` (a segment, a
+    /// timer, an application call): re-arms its timer, queues it to
+    /// transmit, reports its readiness, moves a finished handshake to the
+    /// accept queue, recounts its class, and frees it if nobody holds it.
+    pub(super) fn follow_up(&mut self, index: u32) {
         let Some(slot) = self.sockets.slot(index) else { return };
         let Some(Socket::Tcp(t)) = slot.socket.as_ref() else {
             self.refresh_readiness(index);
@@ -84,7 +87,7 @@ impl Stack {
             if let Some(t) = self.sockets.tcp_mut(index) {
                 t.conn.end_time_wait();
                 self.stats.time_wait_recycled += 1;
-                self.after_io(index);
+                self.follow_up(index);
                 return;
             }
         }
@@ -188,7 +191,7 @@ impl Stack {
                 None => None,
             };
             self.queue_reset(rst);
-            self.after_io(index);
+            self.follow_up(index);
         }
     }
 
@@ -222,7 +225,7 @@ impl Stack {
                 // our FIN was), or nothing was ever delivered (SYN-SENT).
                 State::Closed | State::TimeWait | State::FinWait2 | State::SynSent => true,
                 // Our FIN is queued or in flight: it may not have been sent
-                // yet, so SND.MAX does not count it.
+                // yet, so SND.NXT does not count it.
                 State::FinWait1 | State::Closing | State::LastAck => false,
                 _ => t.conn.all_acknowledged(),
             },
@@ -240,7 +243,7 @@ impl Stack {
             if let Some(t) = self.sockets.tcp_mut(index) {
                 let rst = super::abort_and_release(&mut t.conn, now);
                 self.queue_reset(rst);
-                self.after_io(index);
+                self.follow_up(index);
             }
         }
     }

@@ -32,8 +32,8 @@ mod timers;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::{HashMap, VecDeque};
 
+pub use crate::tcp::Transmit;
 pub use limits::{Limits, MemoryLimits, RateLimit};
-pub use output::Transmit;
 pub use sockets::SocketHandle;
 pub use tablehash::{TableHash, TableHasher};
 
@@ -376,7 +376,7 @@ impl Stack {
         let conn = Connection::connect(tuple, iss, offset, self.cfg.mtu, cfg);
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: None }));
         self.connections.insert(tuple, h.index);
-        self.after_io(h.index);
+        self.follow_up(h.index);
         Ok(h)
     }
 
@@ -422,7 +422,7 @@ impl Stack {
         }
         t.conn.set_memory_pressure(pressure);
         let r = f(&mut t.conn);
-        self.after_io(h.index);
+        self.follow_up(h.index);
         r
     }
 
@@ -565,7 +565,7 @@ impl Stack {
             Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => {
                 let rst = finish(&mut t.conn);
                 self.queue_reset(rst);
-                self.after_io(h.index);
+                self.follow_up(h.index);
                 Ok(())
             }
             Some(Socket::Listener(_)) => {
@@ -587,7 +587,7 @@ impl Stack {
                 t.parent = None;
                 let rst = abort_and_release(&mut t.conn, now);
                 self.queue_reset(rst);
-                self.after_io(i);
+                self.follow_up(i);
             }
         }
     }

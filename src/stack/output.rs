@@ -5,7 +5,7 @@ use core::net::Ipv4Addr;
 
 use super::Stack;
 use super::sockets::Socket;
-use crate::tcp::{Reset, SynAck, emit_reset, emit_syn_ack};
+use crate::tcp::{Reset, SynAck, Transmit, emit_reset, emit_syn_ack};
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpEcho};
 use crate::wire::ipv4::{self, Ipv4Repr};
@@ -16,16 +16,6 @@ pub(super) enum Control {
     Reset(Reset),
     SynAck(SynAck),
     EchoReply { to: Ipv4Addr, ident: u16, seq: u16, data: Vec<u8> },
-}
-
-/// A packet written by [`Stack::poll_transmit`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transmit {
-    /// Bytes written into the caller's buffer, IPv4 header first.
-    pub len: usize,
-    /// For a TCP super-segment (TSO), the payload size the device cuts it
-    /// at.
-    pub gso_size: Option<u16>,
 }
 
 impl Stack {
@@ -59,7 +49,7 @@ impl Stack {
                 self.tx_queue.push_back(index);
                 self.rearm(index);
                 self.stats.tx_packets += 1;
-                return Some(Transmit { len: tx.len, gso_size: tx.gso_size });
+                return Some(tx);
             }
             self.rearm(index);
         }

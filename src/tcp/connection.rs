@@ -8,6 +8,7 @@ use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::send_buffer::SendBuffer;
 use super::timers::Timers;
+use super::window::WindowScale;
 use super::{FourTuple, Readiness, Reset, Segment, SeqNum, Shutdown, State, TcpConfig};
 use crate::error::Error;
 use crate::time::Instant;
@@ -16,8 +17,6 @@ use crate::wire::tcp::HEADER_LEN as TCP_HEADER_LEN;
 
 /// MSS assumed when the peer's SYN carries none (RFC 9293 §3.7.1).
 pub(super) const DEFAULT_MSS: u32 = 536;
-/// Largest window scale shift (RFC 7323 §2.3).
-pub(super) const MAX_WINDOW_SCALE: u8 = 14;
 
 /// The send side (RFC 9293 §3.3.1 send sequence variables), with the
 /// buffer and the loss-recovery bookkeeping.
@@ -27,12 +26,13 @@ pub(super) struct Sender {
     pub iss: SeqNum,
     /// SND.UNA: oldest unacknowledged sequence number.
     pub una: SeqNum,
-    /// Next sequence number to send. A retransmission timeout rewinds it
-    /// to SND.UNA (go-back-N), so it can sit below `max`.
+    /// SND.NXT (RFC 9293 §3.3.1): one past the highest sequence number
+    /// sent, the sequence number of bare ACKs and resets.
     pub nxt: SeqNum,
-    /// One past the highest sequence number ever sent: RFC 9293's SND.NXT,
-    /// the sequence number of bare ACKs and resets.
-    pub max: SeqNum,
+    /// Where the next transmission starts: SND.NXT, except after a
+    /// retransmission timeout, which rewinds it to SND.UNA (go-back-N)
+    /// until it has caught up with SND.NXT again.
+    pub cursor: SeqNum,
     /// SND.WND, scaled.
     pub wnd: u32,
     /// Largest window the peer has offered (RFC 5961 §5.2 MAX.SND.WND).
@@ -41,7 +41,7 @@ pub(super) struct Sender {
     pub wl1: SeqNum,
     pub wl2: SeqNum,
     /// Snd.Wind.Shift (RFC 7323 §2.2).
-    pub wscale: u8,
+    pub wscale: WindowScale,
     /// Unacknowledged and unsent application bytes.
     pub buf: SendBuffer,
     /// Sequence number of the buffer's first byte.
@@ -84,7 +84,7 @@ pub(super) struct Receiver {
     /// Right edge of the window last advertised; it never moves left.
     pub adv_edge: SeqNum,
     /// Rcv.Wind.Shift (RFC 7323 §2.2).
-    pub wscale: u8,
+    pub wscale: WindowScale,
     pub buf: RecvBuffer,
     /// Sequence number of the peer's FIN, once seen (possibly out of order).
     pub fin: Option<SeqNum>,
@@ -237,12 +237,12 @@ impl Connection {
                 iss,
                 una: iss,
                 nxt: iss,
-                max: iss,
+                cursor: iss,
                 wnd: 0,
                 max_wnd: 0,
                 wl1: SeqNum::default(),
                 wl2: iss,
-                wscale: 0,
+                wscale: WindowScale::NONE,
                 buf: SendBuffer::new(cfg.send_buffer),
                 buf_seq: iss.add(1),
                 fin_queued: false,
@@ -262,7 +262,7 @@ impl Connection {
                 irs: SeqNum::default(),
                 nxt: SeqNum::default(),
                 adv_edge: SeqNum::default(),
-                wscale: 0,
+                wscale: WindowScale::NONE,
                 buf: RecvBuffer::new(cfg.recv_buffer),
                 fin: None,
                 mss,
@@ -330,8 +330,8 @@ impl Connection {
         self.snd.smss = peer_mss.min(self.rcv.mss);
         if let (Some(shift), true) = (opts.window_scale, self.cfg.window_scaling) {
             self.window_scaling = true;
-            self.snd.wscale = shift.min(MAX_WINDOW_SCALE);
-            self.rcv.wscale = window_scale_for(self.cfg.recv_buffer);
+            self.snd.wscale = WindowScale::new(shift);
+            self.rcv.wscale = WindowScale::for_buffer(self.cfg.recv_buffer);
         }
         self.sack = self.cfg.sack && opts.sack_permitted;
         if let (Some(ts), true) = (opts.timestamps, self.cfg.timestamps) {
@@ -370,11 +370,6 @@ impl Connection {
         if self.state == State::SynReceived {
             self.snd.retries = 0;
         }
-    }
-
-    /// Whether the connection was opened by a listener.
-    pub fn is_passive(&self) -> bool {
-        self.passive
     }
 
     /// Sets Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4).
@@ -425,7 +420,7 @@ impl Connection {
 
     /// Whether everything written (and the FIN, if queued) is acknowledged.
     pub fn all_acknowledged(&self) -> bool {
-        self.snd.buf.is_empty() && self.snd.una == self.snd.max
+        self.snd.buf.is_empty() && self.snd.una == self.snd.nxt
     }
 
     /// One line about the connection for diagnostics, in the spirit of
@@ -441,8 +436,8 @@ impl Connection {
             self.state,
             if self.orphaned { " (closed)" } else { "" },
             rel(self.snd.una),
+            rel(self.snd.cursor),
             rel(self.snd.nxt),
-            rel(self.snd.max),
             self.snd.wnd,
             self.snd.buf.len(),
             self.snd.fin_queued,
@@ -649,7 +644,7 @@ impl Connection {
             | State::Established
             | State::FinWait1
             | State::FinWait2
-            | State::CloseWait => Some(self.reset(now, self.snd.max)),
+            | State::CloseWait => Some(self.reset(now, self.snd.nxt)),
             _ => None,
         };
         self.enter_closed();
@@ -743,16 +738,17 @@ impl Connection {
         self.snd.fin_queued.then(|| self.data_end())
     }
 
-    /// Bytes sent and not yet acknowledged (from the go-back-N point).
+    /// Bytes sent and not yet acknowledged, up to `Sender.cursor` (after a
+    /// retransmission timeout, what has been sent again).
     pub(super) fn flight(&self) -> u32 {
-        self.snd.nxt.distance_from(self.snd.una)
+        self.snd.cursor.distance_from(self.snd.una)
     }
 
     /// RFC 6675 §4 "pipe": the bytes believed to be in the network. SACKed
     /// bytes have left it; in a SACK-based recovery, holes below the
     /// highest SACKed byte count as lost until retransmitted.
     pub(super) fn pipe(&self) -> u32 {
-        let (una, nxt) = (self.snd.una, self.snd.nxt);
+        let (una, nxt) = (self.snd.una, self.snd.cursor);
         let outstanding = nxt.distance_from(una);
         let sb = &self.snd.sacked;
         let Some(highest) = sb.highest().filter(|h| h.before_or_eq(nxt)) else {
@@ -784,7 +780,7 @@ impl Connection {
     /// What the congestion controller is told: SMSS and FlightSize, less
     /// what limited transmit sent (RFC 5681 §3.2 step 2).
     pub(super) fn sender_state(&self) -> super::congestion::SenderState {
-        let flight = self.snd.max.distance_from(self.snd.una);
+        let flight = self.snd.nxt.distance_from(self.snd.una);
         super::congestion::SenderState {
             smss: self.cc_smss(),
             flight: flight.saturating_sub(self.snd.recovery.limited_sent),
@@ -796,14 +792,4 @@ impl Connection {
 /// MTU less the fixed IP and TCP headers).
 pub(super) fn mss_for_mtu(mtu: usize) -> u32 {
     mtu.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN).clamp(64, 65495) as u32
-}
-
-/// The smallest shift that lets a 16-bit window cover `buffer` bytes
-/// (RFC 7323 §2.3), at most 14.
-pub(super) fn window_scale_for(buffer: usize) -> u8 {
-    let mut shift = 0u8;
-    while shift < MAX_WINDOW_SCALE && (65535usize << shift) < buffer {
-        shift += 1;
-    }
-    shift
 }

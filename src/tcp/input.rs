@@ -6,6 +6,7 @@ use core::time::Duration;
 
 use super::connection::Connection;
 use super::timers;
+use super::window::WindowScale;
 use super::{Reset, Segment, SeqNum, State};
 use crate::error::Error;
 use crate::time::Instant;
@@ -37,7 +38,7 @@ impl Connection {
     /// RFC 9293 §3.10.7.3, with RFC 5961 §3.2's rule for RSTs.
     fn on_syn_sent(&mut self, now: Instant, seg: &Segment<'_>) -> Option<Reset> {
         let ack_ok = if seg.has(TcpFlags::ACK) {
-            if seg.ack.before_or_eq(self.snd.iss) || seg.ack.after(self.snd.max) {
+            if seg.ack.before_or_eq(self.snd.iss) || seg.ack.after(self.snd.nxt) {
                 return self.reset_to(now, seg);
             }
             true
@@ -55,7 +56,7 @@ impl Connection {
         }
         self.negotiate(now, seg);
         if ack_ok {
-            self.snd.wnd = u32::from(seg.window); // never scaled in a SYN (RFC 7323 §2.2)
+            self.snd.wnd = seg.window.scale(WindowScale::NONE); // never scaled in a SYN (RFC 7323 §2.2)
             self.snd.max_wnd = self.snd.wnd;
             self.snd.wl1 = seg.seq;
             self.snd.wl2 = seg.ack;
@@ -66,7 +67,7 @@ impl Connection {
         } else {
             // Simultaneous open: answer with SYN-ACK from ISS.
             self.state = State::SynReceived;
-            self.snd.nxt = self.snd.iss;
+            self.snd.cursor = self.snd.iss;
             self.timers.retransmit = None;
             None
         }
@@ -94,7 +95,7 @@ impl Connection {
             // now rather than a bare ACK the peer in SYN-SENT would drop
             // (as Linux does), at the rate of other invalid segments.
             if self.may_answer_invalid(now, seg) {
-                self.snd.nxt = self.snd.iss;
+                self.snd.cursor = self.snd.iss;
             }
             return None;
         }
@@ -125,10 +126,10 @@ impl Connection {
             return None;
         }
         if self.state == State::SynReceived {
-            if seg.ack.before_or_eq(self.snd.una) || seg.ack.after(self.snd.max) {
+            if seg.ack.before_or_eq(self.snd.una) || seg.ack.after(self.snd.nxt) {
                 return self.reset_to(now, seg);
             }
-            self.snd.wnd = u32::from(seg.window) << self.snd.wscale;
+            self.snd.wnd = seg.window.scale(self.snd.wscale);
             self.snd.max_wnd = self.snd.wnd;
             self.snd.wl1 = seg.seq;
             self.snd.wl2 = seg.ack;
@@ -281,7 +282,7 @@ impl Connection {
         let snd = &self.snd;
         // RFC 5961 §5.2: (SND.UNA - MAX.SND.WND) <= SEG.ACK <= SND.NXT,
         // with SND.NXT read as the highest sequence number sent.
-        if seg.ack.after(snd.max) || seg.ack.before(snd.una.sub(snd.max_wnd)) {
+        if seg.ack.after(snd.nxt) || seg.ack.before(snd.una.sub(snd.max_wnd)) {
             self.challenge_ack(now);
             return false;
         }
@@ -290,15 +291,15 @@ impl Connection {
         let sack_blocks = self.sack && !seg.options.sack.is_empty();
         let newly_sacked = if sack_blocks {
             let before = self.snd.sacked.sacked_bytes();
-            self.snd.sacked.update(&seg.options.sack, self.snd.una, self.snd.max);
+            self.snd.sacked.update(&seg.options.sack, self.snd.una, self.snd.nxt);
             self.snd.sacked.sacked_bytes() > before
         } else {
             false
         };
-        let wnd = u32::from(seg.window) << self.snd.wscale;
+        let wnd = seg.window.scale(self.snd.wscale);
         if seg.ack.after(self.snd.una) {
             self.ack_new_data(now, seg);
-        } else if seg.ack == self.snd.una && self.snd.max != self.snd.una {
+        } else if seg.ack == self.snd.una && self.snd.nxt != self.snd.una {
             // RFC 5681 §2's duplicate ACK; with SACK blocks, RFC 6675 §2's:
             // an ACK that SACKs octets not SACKed before.
             let classic = seg.payload.is_empty()
@@ -339,8 +340,8 @@ impl Connection {
             self.snd.buf_seq = self.snd.buf_seq.add_len(consumed);
         }
         self.snd.una = seg.ack;
-        if self.snd.nxt.before(self.snd.una) {
-            self.snd.nxt = self.snd.una;
+        if self.snd.cursor.before(self.snd.una) {
+            self.snd.cursor = self.snd.una;
         }
         self.snd.sacked.advance(seg.ack);
         let sample = self.rtt_sample(now, seg);
@@ -354,7 +355,7 @@ impl Connection {
         self.snd.backoffs = 0;
         self.on_new_ack_congestion(now, seg.ack, acked, sample);
         // RFC 6298 §5.2-5.3.
-        self.timers.retransmit = (self.snd.una != self.snd.max).then(|| now + self.rtt.rto());
+        self.timers.retransmit = (self.snd.una != self.snd.nxt).then(|| now + self.rtt.rto());
     }
 
     /// An RTT measurement from this ACK: from the echoed timestamp (RFC
@@ -436,7 +437,7 @@ impl Connection {
         if !payload.is_empty() && self.state.can_receive() {
             if self.orphaned {
                 // RFC 1122 §4.2.2.13: data after CLOSE is lost; say so.
-                let rst = self.reset(now, self.snd.max);
+                let rst = self.reset(now, self.snd.nxt);
                 self.enter_closed();
                 return Some(rst);
             }
@@ -556,6 +557,6 @@ impl Connection {
     /// adds 65537 to it).
     pub fn end_time_wait(&mut self) -> SeqNum {
         self.enter_closed();
-        self.snd.max.add(65537)
+        self.snd.nxt.add(65537)
     }
 }

@@ -24,10 +24,10 @@ impl Connection {
     }
 
     /// SND.NXT as RFC 9293 means it: one past the highest sequence number
-    /// ever sent (the engine's `Sender.max`; its go-back-N point after a
-    /// retransmission timeout may lie below).
+    /// ever sent (`Sender.cursor`, where the next transmission starts, may
+    /// lie below after a retransmission timeout).
     pub fn snd_nxt(&self) -> SeqNum {
-        self.snd.max
+        self.snd.nxt
     }
 
     /// SND.WND: the window the peer last offered, scaled.
@@ -49,7 +49,7 @@ impl Connection {
     /// The shift counts (Snd.Wind.Shift, Rcv.Wind.Shift) once both SYNs
     /// carried the window scale option (RFC 7323 §2.2), else `None`.
     pub fn window_scales(&self) -> Option<(u8, u8)> {
-        self.window_scaling.then_some((self.snd.wscale, self.rcv.wscale))
+        self.window_scaling.then_some((self.snd.wscale.shift(), self.rcv.wscale.shift()))
     }
 
     /// Whether both SYNs carried SACK-permitted (RFC 2018 §2).

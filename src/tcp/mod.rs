@@ -28,6 +28,7 @@ pub mod seq;
 pub mod state;
 pub mod syncookie;
 pub mod timers;
+pub mod window;
 
 use core::net::SocketAddrV4;
 
@@ -38,6 +39,7 @@ pub use connection::{ConnStats, Connection, MemoryPressure};
 pub use output::{SynAck, Transmit, TxLimits, emit_reset, emit_syn_ack};
 pub use seq::SeqNum;
 pub use state::State;
+pub use window::{UnscaledWindow, WindowScale};
 
 use crate::wire::{TcpFlags, TcpOptions, TcpSegment};
 
@@ -66,8 +68,8 @@ pub struct Segment<'a> {
     pub seq: SeqNum,
     pub ack: SeqNum,
     pub flags: TcpFlags,
-    /// The window field as received (unscaled).
-    pub window: u16,
+    /// The window field as received.
+    pub window: UnscaledWindow,
     pub options: TcpOptions,
     pub payload: &'a [u8],
 }
@@ -79,7 +81,7 @@ impl<'a> Segment<'a> {
             seq: SeqNum::new(seg.repr.seq),
             ack: SeqNum::new(seg.repr.ack),
             flags: seg.repr.flags,
-            window: seg.repr.window,
+            window: UnscaledWindow::new(seg.repr.window),
             options: seg.repr.options,
             payload: seg.payload,
         }

@@ -3,10 +3,11 @@
 //! avoidance, RFC 5681/6582 retransmissions, RFC 3042 limited transmit).
 
 use super::connection::Connection;
+use super::window::{UnscaledWindow, WindowScale};
 use super::{FourTuple, Reset, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::ipv4::{self, Ipv4Repr};
-use crate::wire::tcp::{HEADER_LEN as TCP_HEADER_LEN, emit_packet};
+use crate::wire::tcp::{HEADER_LEN as TCP_HEADER_LEN, MAX_PAYLOAD_V4, emit_packet};
 use crate::wire::{SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps, TxChecksum};
 
 /// What the device can take, per packet.
@@ -25,7 +26,8 @@ impl TxLimits {
     pub const PLAIN: TxLimits = TxLimits { max_payload: 0, checksum: TxChecksum::Full };
 }
 
-/// A packet written by [`Connection::poll_transmit`].
+/// A packet written by [`Connection::poll_transmit`] (and passed on by
+/// `Stack::poll_transmit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
     /// Bytes written into the caller's buffer (IPv4 header onwards).
@@ -67,15 +69,15 @@ impl Connection {
 
     /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first or again.
     fn plan_syn(&mut self, now: Instant) -> Option<Plan> {
-        if !matches!(self.state, State::SynSent | State::SynReceived) || self.snd.nxt != self.snd.iss {
+        if !matches!(self.state, State::SynSent | State::SynReceived) || self.snd.cursor != self.snd.iss {
             return None;
         }
         let mut flags = TcpFlags::SYN;
         if self.state == State::SynReceived {
             flags |= TcpFlags::ACK;
         }
-        self.snd.nxt = self.snd.iss.add(1);
-        self.snd.max = self.snd.max.max(self.snd.nxt);
+        self.snd.cursor = self.snd.iss.add(1);
+        self.snd.nxt = self.snd.nxt.max(self.snd.cursor);
         if !self.ts.enabled && !self.snd.syn_retransmitted {
             self.snd.timed = Some((self.snd.iss, now));
         }
@@ -108,17 +110,17 @@ impl Connection {
                 (start, len)
             }
         };
-        if !seq.before(self.snd.max) || seq.before(self.snd.una) {
+        if !seq.before(self.snd.nxt) || seq.before(self.snd.una) {
             return None;
         }
         let data_end = self.data_end();
         let avail = if seq.before(data_end) { data_end.distance_from(seq) as usize } else { 0 };
-        let len = avail.min(max_len).min(self.snd.max.distance_from(seq) as usize);
+        let len = avail.min(max_len).min(self.snd.nxt.distance_from(seq) as usize);
         let mut flags = TcpFlags::ACK;
         if len > 0 && seq.add_len(len) == data_end {
             flags |= TcpFlags::PSH;
         }
-        if self.fin_seq().is_some_and(|f| seq.add_len(len) == f && f.before(self.snd.max)) {
+        if self.fin_seq().is_some_and(|f| seq.add_len(len) == f && f.before(self.snd.nxt)) {
             flags |= TcpFlags::FIN;
         }
         if len == 0 && !flags.contains(TcpFlags::FIN) {
@@ -129,7 +131,7 @@ impl Connection {
         }
         let r = &mut self.snd.recovery;
         r.high_rxt = r.high_rxt.max(seq.add_len(len));
-        r.record_rexmit(seq, self.snd.max);
+        r.record_rexmit(seq, self.snd.nxt);
         self.stats.retransmits += 1;
         self.start_retransmit_timer(now);
         Some(Plan { seq, flags, offset: seq.distance_from(self.snd.buf_seq) as usize, len, gso: None })
@@ -143,7 +145,7 @@ impl Connection {
         if !self.state.can_transmit_data() {
             return None;
         }
-        let nxt = self.snd.nxt;
+        let nxt = self.snd.cursor;
         let data_end = self.data_end();
         let fin = self.fin_seq();
         let avail = if nxt.before(data_end) { data_end.distance_from(nxt) as usize } else { 0 };
@@ -167,7 +169,7 @@ impl Connection {
         let cwnd_room = (cwnd + allowance as usize).saturating_sub(pipe);
         let (per_segment, max_len) = self.segment_payload(buf_len, limits);
         let mut len = avail.min(wnd_room).min(cwnd_room).min(max_len);
-        let retransmitting = nxt.before(self.snd.max);
+        let retransmitting = nxt.before(self.snd.nxt);
         let nagle_ok = self.cfg.nodelay || flight == 0;
         if flight == 0 && avail > 0 && now.saturating_since(self.snd.last_send) > self.rtt.rto() {
             // RFC 5681 §4.1: after an idle period longer than the RTO,
@@ -210,8 +212,8 @@ impl Connection {
         if sends_fin {
             flags |= TcpFlags::FIN;
         }
-        self.snd.nxt = nxt.add_len(len).add(u32::from(sends_fin));
-        self.snd.max = self.snd.max.max(self.snd.nxt);
+        self.snd.cursor = nxt.add_len(len).add(u32::from(sends_fin));
+        self.snd.nxt = self.snd.nxt.max(self.snd.cursor);
         if len > 0 && !retransmitting && !self.ts.enabled && self.snd.timed.is_none() {
             self.snd.timed = Some((nxt, now));
         }
@@ -235,7 +237,7 @@ impl Connection {
         let opts = self.data_options(Instant::ZERO).wire_len();
         let per_segment = (self.snd.smss as usize).saturating_sub(opts).max(1);
         let room = buf_len.saturating_sub(ipv4::HEADER_LEN + TCP_HEADER_LEN + opts);
-        let max = limits.max_payload.min(room).min(65535 - 60);
+        let max = limits.max_payload.min(room).min(MAX_PAYLOAD_V4);
         let max = if max > per_segment { max - max % per_segment } else { per_segment.min(room) };
         (per_segment.min(room), max)
     }
@@ -256,7 +258,7 @@ impl Connection {
         if !(self.rcv.ack_now || self.replies.challenge_pending) || !self.state.is_synchronized() {
             return None;
         }
-        Some(Plan { seq: self.snd.max, flags: TcpFlags::ACK, offset: 0, len: 0, gso: None })
+        Some(Plan { seq: self.snd.nxt, flags: TcpFlags::ACK, offset: 0, len: 0, gso: None })
     }
 
     /// RFC 6298 §5.1: the timer runs whenever something is outstanding.
@@ -297,7 +299,7 @@ impl Connection {
         let active = self.state == State::SynSent;
         let mut opts = TcpOptions { mss: Some(self.rcv.mss.min(65535) as u16), ..TcpOptions::default() };
         if self.cfg.window_scaling && (active || self.window_scaling) {
-            opts.window_scale = Some(super::connection::window_scale_for(self.cfg.recv_buffer));
+            opts.window_scale = Some(WindowScale::for_buffer(self.cfg.recv_buffer).shift());
         }
         opts.sack_permitted = self.cfg.sack && (active || self.sack);
         if self.cfg.timestamps && (active || self.ts.enabled) {
@@ -315,20 +317,19 @@ impl Connection {
         let nxt = self.rcv.nxt;
         let offered = self.offered_window();
         let threshold = (self.rcv.buf.capacity() as u32 / 2).min(self.rcv.mss);
-        let shift = self.rcv.wscale;
+        let scale = self.rcv.wscale;
         let field = if space.saturating_sub(offered) >= threshold {
-            space >> shift
+            UnscaledWindow::floor(space, scale)
         } else {
             // Holding the old right edge: round up, so that scaling never
             // moves it left (RFC 1122 §4.2.2.16; RFC 7323 §2.4 lets the
             // peer overrun by less than one scaling unit, which we take if
             // it fits the buffer).
-            offered.div_ceil(1 << shift)
-        }
-        .min(65535);
-        let edge = nxt.add(field << shift);
+            UnscaledWindow::ceil(offered, scale)
+        };
+        let edge = nxt.add(field.scale(scale));
         self.rcv.adv_edge = self.rcv.adv_edge.max(edge);
-        field as u16
+        field.field()
     }
 
     /// Writes the planned segment as an IPv4 packet.

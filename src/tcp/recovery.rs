@@ -46,10 +46,10 @@ pub(super) struct Recovery {
     /// recovery.
     pub high_rxt: SeqNum,
     /// Hole retransmissions of this recovery: where each starts and what
-    /// SND.MAX was when it left. Data beyond that being SACKed while the
+    /// SND.NXT was when it left. Data beyond that being SACKed while the
     /// hole stays open means the retransmission itself was lost.
     pub rexmits: VecDeque<(SeqNum, SeqNum)>,
-    /// The end of an outstanding tail loss probe (RFC 8985 §7): SND.MAX
+    /// The end of an outstanding tail loss probe (RFC 8985 §7): SND.NXT
     /// when it was sent.
     pub probe: Option<SeqNum>,
 }
@@ -79,13 +79,13 @@ impl Recovery {
         self.rexmits.clear();
     }
 
-    /// Notes a retransmission of `[seq, ..)` sent while SND.MAX was `max`.
-    pub fn record_rexmit(&mut self, seq: SeqNum, max: SeqNum) {
+    /// Notes a retransmission of `[seq, ..)` sent while SND.NXT was `nxt`.
+    pub fn record_rexmit(&mut self, seq: SeqNum, nxt: SeqNum) {
         if self.active && self.sack_based {
             if self.rexmits.len() == MAX_REXMIT_RECORDS {
                 self.rexmits.pop_front();
             }
-            self.rexmits.push_back((seq, max));
+            self.rexmits.push_back((seq, nxt));
         }
     }
 }
@@ -111,7 +111,7 @@ impl Connection {
     /// was sent at least a probe timeout earlier).
     pub(super) fn maybe_enter_recovery(&mut self, now: Instant) {
         let r = &self.snd.recovery;
-        if r.active || !self.snd.una.after_or_eq(r.recover) || self.snd.una == self.snd.max {
+        if r.active || !self.snd.una.after_or_eq(r.recover) || self.snd.una == self.snd.nxt {
             return;
         }
         let sb = &self.snd.sacked;
@@ -124,7 +124,7 @@ impl Connection {
         let r = &mut self.snd.recovery;
         r.active = true;
         r.partial_acks = 0;
-        r.recover = self.snd.max;
+        r.recover = self.snd.nxt;
         r.sack_based = self.sack && !self.snd.sacked.is_empty();
         r.high_rxt = self.snd.una;
         r.retransmit = Some(self.snd.una);
@@ -209,7 +209,7 @@ impl Connection {
     pub(super) fn arm_tail_loss_probe(&mut self, now: Instant) {
         self.timers.tlp = None;
         let r = &self.snd.recovery;
-        let idle = self.snd.una == self.snd.max;
+        let idle = self.snd.una == self.snd.nxt;
         // A closed window is probed by the persist and retransmission
         // timers; a tail probe would only be dropped by the receiver.
         let closed = self.snd.wnd == 0;
@@ -218,7 +218,7 @@ impl Connection {
         }
         let Some(srtt) = self.rtt.srtt() else { return };
         let mut pto = (srtt * 2).max(MIN_PTO);
-        if self.snd.max.distance_from(self.snd.una) <= self.cc_smss() {
+        if self.snd.nxt.distance_from(self.snd.una) <= self.cc_smss() {
             pto += WORST_CASE_DELAYED_ACK;
         }
         let at = now + pto;
@@ -231,14 +231,14 @@ impl Connection {
     /// that its ACK (with SACK) reveals any loss before it, and push the
     /// retransmission timer back.
     pub(super) fn on_tail_loss_probe(&mut self, now: Instant) {
-        if !self.state.can_transmit_data() || self.snd.una == self.snd.max || self.snd.recovery.active {
+        if !self.state.can_transmit_data() || self.snd.una == self.snd.nxt || self.snd.recovery.active {
             return;
         }
         let segment = self.cc_smss();
-        let last = self.snd.max.sub(segment.min(self.snd.max.distance_from(self.snd.una)));
+        let last = self.snd.nxt.sub(segment.min(self.snd.nxt.distance_from(self.snd.una)));
         let r = &mut self.snd.recovery;
         r.retransmit = Some(last.max(self.snd.una));
-        r.probe = Some(self.snd.max);
+        r.probe = Some(self.snd.nxt);
         self.stats.tail_loss_probes += 1;
         self.timers.retransmit = Some(now + self.rtt.rto());
     }
@@ -249,7 +249,7 @@ impl Connection {
         let r = &mut self.snd.recovery;
         r.end();
         r.probe = None;
-        r.recover = self.snd.max;
+        r.recover = self.snd.nxt;
         self.timers.tlp = None;
     }
 }

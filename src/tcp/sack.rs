@@ -9,7 +9,7 @@ use crate::wire::SackBlocks;
 const MAX_RANGES: usize = 32;
 
 /// Sorted, disjoint `[start, end)` ranges of SACKed sequence space, all
-/// within `(SND.UNA, SND.MAX]`.
+/// within `(SND.UNA, SND.NXT]`.
 #[derive(Debug, Clone, Default)]
 pub struct Scoreboard {
     ranges: Vec<(SeqNum, SeqNum)>,
@@ -32,12 +32,12 @@ impl Scoreboard {
     }
 
     /// Records a segment's SACK blocks. Blocks that are empty, reversed,
-    /// or not within `(una, max]` are ignored (RFC 2018 §5 leaves them to
+    /// or not within `(una, nxt]` are ignored (RFC 2018 §5 leaves them to
     /// be discarded; they may be stale or forged).
-    pub fn update(&mut self, blocks: &SackBlocks, una: SeqNum, max: SeqNum) {
+    pub fn update(&mut self, blocks: &SackBlocks, una: SeqNum, nxt: SeqNum) {
         for &(left, right) in blocks.as_slice() {
             let (left, right) = (SeqNum::new(left), SeqNum::new(right));
-            if !left.before(right) || !una.before(right) || right.after(max) {
+            if !left.before(right) || !una.before(right) || right.after(nxt) {
                 continue;
             }
             self.insert(left.max(una), right);

@@ -53,11 +53,6 @@ impl State {
         )
     }
 
-    /// Whether our FIN has been queued (the application shut down writing).
-    pub fn fin_queued(self) -> bool {
-        matches!(self, State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait)
-    }
-
     /// Whether the peer's FIN has been received.
     pub fn peer_fin_received(self) -> bool {
         matches!(self, State::CloseWait | State::Closing | State::LastAck | State::TimeWait)

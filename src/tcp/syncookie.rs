@@ -29,9 +29,10 @@
 
 use core::time::Duration;
 
-use super::connection::{Connection, mss_for_mtu, window_scale_for};
+use super::connection::{Connection, mss_for_mtu};
 use super::isn::{IsnGenerator, Purpose};
 use super::output::SynAck;
+use super::window::WindowScale;
 use super::{FourTuple, Segment, SeqNum, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpOptions, Timestamps};
@@ -141,7 +142,7 @@ pub fn cookie_syn_ack(
         let tsval_now = (now.as_millis() as u32).wrapping_add(ts_offset);
         options.timestamps =
             Some(Timestamps { tsval: cookie_tsval(tsval_now, wscale, sack), tsecr: ts.tsval });
-        options.window_scale = wscale.map(|_| window_scale_for(cfg.recv_buffer));
+        options.window_scale = wscale.map(|_| WindowScale::for_buffer(cfg.recv_buffer).shift());
         options.sack_permitted = sack;
     }
     SynAck {
@@ -204,8 +205,8 @@ impl Connection {
         debug_assert_eq!(conn.state, State::SynReceived);
         // The SYN-ACK went out (statelessly), with the window a real one
         // offers: it is not sent again.
-        conn.snd.nxt = iss.add(1);
-        conn.snd.max = conn.snd.nxt;
+        conn.snd.cursor = iss.add(1);
+        conn.snd.nxt = conn.snd.cursor;
         conn.rcv.adv_edge = conn.rcv.nxt.add(syn_ack_window(cfg).into());
         Some(conn)
     }

@@ -103,9 +103,9 @@ impl Connection {
                 self.snd.syn_retransmitted = true;
                 self.snd.timed = None;
                 self.rtt.back_off();
-                self.snd.nxt = self.snd.iss;
+                self.snd.cursor = self.snd.iss;
             }
-            _ if self.snd.una != self.snd.max => {
+            _ if self.snd.una != self.snd.nxt => {
                 // A peer that keeps ACKing a zero window is alive: such
                 // timeouts are probes and do not count (as Linux does).
                 let alive =
@@ -128,7 +128,7 @@ impl Connection {
                 self.snd.timed = None;
                 self.stats.timeouts += 1;
                 self.rtt.back_off();
-                self.snd.nxt = self.snd.una;
+                self.snd.cursor = self.snd.una;
                 // Send even into a closed window: with no room the
                 // retransmission becomes a zero-window probe (RFC 9293
                 // §3.8.6.1), so a shrunken window is still probed.
@@ -154,7 +154,7 @@ impl Connection {
         if self.snd.backoffs <= self.cfg.orphan_retries {
             return None;
         }
-        let rst = self.reset(now, self.snd.max);
+        let rst = self.reset(now, self.snd.nxt);
         self.fail(Error::TimedOut);
         Some(rst)
     }

@@ -13,6 +13,11 @@ use super::{Error, RxChecksum, TxChecksum, checksum};
 pub const HEADER_LEN: usize = 20;
 /// Longest TCP options area (data offset 15).
 pub const MAX_OPTIONS_LEN: usize = 40;
+/// The most TCP payload one IPv4 packet can carry, and so the largest
+/// super-segment an offloading device is handed: the 16-bit total length
+/// (RFC 791) less the IPv4 header and the longest TCP header (RFC 9293
+/// §3.1).
+pub const MAX_PAYLOAD_V4: usize = 65535 - super::ipv4::HEADER_LEN - HEADER_LEN - MAX_OPTIONS_LEN;
 
 const OPT_EOL: u8 = 0;
 const OPT_NOP: u8 = 1;
