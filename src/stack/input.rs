@@ -5,9 +5,9 @@
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 
-use super::Stack;
 use super::output::Control;
 use super::sockets::{Socket, TcpSocket};
+use super::{Stack, ip};
 use crate::tcp::syncookie::{self, cookie_syn_ack};
 use crate::tcp::{Connection, FourTuple, Reset, Segment, SeqNum, State};
 use crate::time::Instant;
@@ -168,7 +168,7 @@ impl Stack {
             if limits.syn_cookies {
                 l.last_overflow = Some(now);
                 let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
-                let syn_ack = cookie_syn_ack(&self.isn, now, tuple, seg, cfg, self.cfg.mtu);
+                let syn_ack = cookie_syn_ack(&self.isn, now, tuple, seg, cfg, ip::mss_for_mtu(self.cfg.mtu));
                 self.stats.syn_cookies_sent += 1;
                 self.queue_control(Control::SynAck(syn_ack));
                 return;
@@ -191,7 +191,7 @@ impl Stack {
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
         let Some(l) = self.sockets.listener_mut(listener) else { return };
         let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
-        let conn = Connection::accept(now, tuple, iss, offset, self.cfg.mtu, cfg, seg);
+        let conn = Connection::accept(now, tuple, iss, offset, ip::mss_for_mtu(self.cfg.mtu), cfg, seg);
         debug_assert_eq!(conn.state(), State::SynReceived);
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
         self.connections.insert(tuple, h.index);
@@ -220,7 +220,8 @@ impl Stack {
         }
         let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
-        let Some(conn) = Connection::from_cookie(&self.isn, now, tuple, seg, offset, self.cfg.mtu, cfg)
+        let Some(conn) =
+            Connection::from_cookie(&self.isn, now, tuple, seg, offset, ip::mss_for_mtu(self.cfg.mtu), cfg)
         else {
             self.stats.syn_cookies_rejected += 1;
             return Cookie::Invalid;

@@ -19,6 +19,7 @@
 //! reassembled. ICMP echo requests are answered.
 
 mod input;
+mod ip;
 mod lifecycle;
 mod limits;
 mod listener;
@@ -37,6 +38,7 @@ pub use limits::{Limits, MemoryLimits, RateLimit};
 pub use sockets::SocketHandle;
 pub use tablehash::{TableHash, TableHasher};
 
+use self::ip::NetworkLayer;
 use self::listener::Listener;
 use self::output::Control;
 use self::ports::EphemeralPorts;
@@ -214,6 +216,7 @@ pub struct Stack {
     /// TIME-WAIT connections by (slot index, generation), oldest first;
     /// entries that left TIME-WAIT are skipped.
     time_wait_order: VecDeque<(u32, u32)>,
+    net: NetworkLayer,
 }
 
 impl Stack {
@@ -243,6 +246,7 @@ impl Stack {
             icmp: TokenBucket::new(cfg.limits.icmp),
             challenges: ChallengeBudget::new(cfg.limits.challenge_acks, challenge_seed),
             time_wait_order: VecDeque::new(),
+            net: NetworkLayer::default(),
             cfg,
         }
     }
@@ -284,7 +288,7 @@ impl Stack {
     }
 
     fn tx_limits(&self) -> TxLimits {
-        TxLimits { max_payload: self.cfg.offload.tso_max_payload, checksum: self.cfg.offload.tx_checksum }
+        TxLimits { max_payload: self.cfg.offload.tso_max_payload.min(ip::MAX_TCP_PAYLOAD) }
     }
 
     /// Hands the engine a received IPv4 packet whose checksums must be
@@ -373,7 +377,7 @@ impl Stack {
         let iss = self.isn.isn(tuple.local, tuple.remote, now);
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
         let cfg = tcp.as_ref().unwrap_or(&self.cfg.tcp);
-        let conn = Connection::connect(tuple, iss, offset, self.cfg.mtu, cfg);
+        let conn = Connection::connect(tuple, iss, offset, ip::mss_for_mtu(self.cfg.mtu), cfg);
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: None }));
         self.connections.insert(tuple, h.index);
         self.follow_up(h.index);

@@ -3,8 +3,8 @@
 
 use core::net::Ipv4Addr;
 
-use super::Stack;
 use super::sockets::Socket;
+use super::{Stack, ip};
 use crate::tcp::{Reset, SynAck, Transmit, emit_reset, emit_syn_ack};
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpEcho};
@@ -31,6 +31,7 @@ impl Stack {
     /// least one MTU, or 64 KiB with TSO), or returns `None` when nothing
     /// is due. Call until `None` after every input, timeout or operation.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let room = ip::HEADER_ROOM.min(buf.len());
         while let Some(c) = self.control.pop_front() {
             if let Some(len) = self.emit_control(&c, buf) {
                 self.stats.tx_packets += 1;
@@ -38,18 +39,21 @@ impl Stack {
             }
         }
         let limits = self.tx_limits();
+        let checksum = self.cfg.offload.tx_checksum;
         while let Some(index) = self.tx_queue.pop_front() {
             let Some(slot) = self.sockets.slot_mut(index) else { continue };
             slot.tx_queued = false;
             let Some(Socket::Tcp(t)) = slot.socket.as_mut() else { continue };
-            let sent = t.conn.poll_transmit(now, buf, limits);
+            let sent = t.conn.poll_transmit(now, &mut buf[room..], limits);
+            let tuple = t.conn.tuple();
             if let Some(tx) = sent {
                 // It may have more: back of the queue, for fairness.
                 slot.tx_queued = true;
                 self.tx_queue.push_back(index);
                 self.rearm(index);
+                let Some(len) = self.net.wrap_tcp(&tuple, buf, tx.len, checksum) else { continue };
                 self.stats.tx_packets += 1;
-                return Some(tx);
+                return Some(Transmit { len, gso_size: tx.gso_size });
             }
             self.rearm(index);
         }
@@ -60,9 +64,13 @@ impl Stack {
         match c {
             Control::Reset(rst) => {
                 self.stats.tx_resets += 1;
-                emit_reset(rst, buf, self.cfg.offload.tx_checksum)
+                let len = emit_reset(rst, buf.get_mut(ip::HEADER_ROOM..)?)?;
+                self.net.wrap_tcp(&rst.tuple, buf, len, self.cfg.offload.tx_checksum)
             }
-            Control::SynAck(syn_ack) => emit_syn_ack(syn_ack, buf, self.cfg.offload.tx_checksum),
+            Control::SynAck(syn_ack) => {
+                let len = emit_syn_ack(syn_ack, buf.get_mut(ip::HEADER_ROOM..)?)?;
+                self.net.wrap_tcp(&syn_ack.tuple, buf, len, self.cfg.offload.tx_checksum)
+            }
             Control::EchoReply { to, ident, seq, data } => {
                 let ip = Ipv4Repr {
                     src: self.cfg.addr,

@@ -12,8 +12,6 @@ use super::window::WindowScale;
 use super::{FourTuple, Readiness, Reset, Segment, SeqNum, Shutdown, State, TcpConfig};
 use crate::error::Error;
 use crate::time::Instant;
-use crate::wire::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
-use crate::wire::tcp::HEADER_LEN as TCP_HEADER_LEN;
 
 /// MSS assumed when the peer's SYN carries none (RFC 9293 §3.7.1).
 pub(super) const DEFAULT_MSS: u32 = 536;
@@ -222,13 +220,11 @@ pub struct Connection {
     pub(super) stats: ConnStats,
     /// When an acceptable ACK last arrived.
     pub(super) last_ack_rx: Instant,
-    /// Identification field for the next IPv4 header.
-    pub(super) ip_ident: u16,
 }
 
 impl Connection {
-    fn new(tuple: FourTuple, iss: SeqNum, ts_offset: u32, mtu: usize, cfg: &TcpConfig) -> Self {
-        let mss = mss_for_mtu(mtu);
+    fn new(tuple: FourTuple, iss: SeqNum, ts_offset: u32, mss: u32, cfg: &TcpConfig) -> Self {
+        let mss = mss.clamp(64, 65495);
         Connection {
             tuple,
             state: State::Closed,
@@ -286,15 +282,15 @@ impl Connection {
             keepalive_probes: 0,
             stats: ConnStats::default(),
             last_ack_rx: Instant::ZERO,
-            ip_ident: iss.get() as u16,
         }
     }
 
     /// Active open (RFC 9293 §3.10.1): a connection in SYN-SENT whose SYN
-    /// goes out at the next [`Connection::poll_transmit`]. `mtu` is the
-    /// link MTU, from which the advertised MSS follows.
-    pub fn connect(tuple: FourTuple, iss: SeqNum, ts_offset: u32, mtu: usize, cfg: &TcpConfig) -> Self {
-        let mut c = Connection::new(tuple, iss, ts_offset, mtu, cfg);
+    /// goes out at the next [`Connection::poll_transmit`]. `mss` is the
+    /// MSS to advertise: what the network layer's packets on the link can
+    /// carry (RFC 9293 §3.7.1).
+    pub fn connect(tuple: FourTuple, iss: SeqNum, ts_offset: u32, mss: u32, cfg: &TcpConfig) -> Self {
+        let mut c = Connection::new(tuple, iss, ts_offset, mss, cfg);
         c.state = State::SynSent;
         c
     }
@@ -307,11 +303,11 @@ impl Connection {
         tuple: FourTuple,
         iss: SeqNum,
         ts_offset: u32,
-        mtu: usize,
+        mss: u32,
         cfg: &TcpConfig,
         syn: &Segment<'_>,
     ) -> Self {
-        let mut c = Connection::new(tuple, iss, ts_offset, mtu, cfg);
+        let mut c = Connection::new(tuple, iss, ts_offset, mss, cfg);
         c.state = State::SynReceived;
         c.passive = true;
         c.negotiate(now, syn);
@@ -786,10 +782,4 @@ impl Connection {
             flight: flight.saturating_sub(self.snd.recovery.limited_sent),
         }
     }
-}
-
-/// The MSS we advertise on a link of `mtu` bytes (RFC 9293 §3.7.1: the
-/// MTU less the fixed IP and TCP headers).
-pub(super) fn mss_for_mtu(mtu: usize) -> u32 {
-    mtu.saturating_sub(IPV4_HEADER_LEN + TCP_HEADER_LEN).clamp(64, 65495) as u32
 }

@@ -6,31 +6,30 @@ use super::connection::Connection;
 use super::window::{UnscaledWindow, WindowScale};
 use super::{FourTuple, Reset, SeqNum, State};
 use crate::time::Instant;
-use crate::wire::ipv4::{self, Ipv4Repr};
-use crate::wire::tcp::{HEADER_LEN as TCP_HEADER_LEN, MAX_PAYLOAD_V4, emit_packet};
-use crate::wire::{SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps, TxChecksum};
+use crate::wire::tcp::{HEADER_LEN as TCP_HEADER_LEN, emit_segment};
+use crate::wire::{SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 /// What the device can take, per packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxLimits {
-    /// Largest TCP payload in one emitted packet. Above the MSS only when
-    /// the device segments (TSO): the packet then goes out with a
-    /// `gso_size` for the device to cut it at.
+    /// Largest TCP payload in one emitted segment. Above the MSS only when
+    /// the device segments (TSO): the segment then goes out with a
+    /// `gso_size` for the device to cut it at. The network layer bounds it
+    /// by what one of its packets can carry.
     pub max_payload: usize,
-    /// How to fill the TCP checksum.
-    pub checksum: TxChecksum,
 }
 
 impl TxLimits {
-    /// Plain MSS-sized packets with full checksums.
-    pub const PLAIN: TxLimits = TxLimits { max_payload: 0, checksum: TxChecksum::Full };
+    /// Plain MSS-sized segments.
+    pub const PLAIN: TxLimits = TxLimits { max_payload: 0 };
 }
 
-/// A packet written by [`Connection::poll_transmit`] (and passed on by
-/// `Stack::poll_transmit`).
+/// What a `poll_transmit` wrote: a TCP segment, header first
+/// ([`Connection::poll_transmit`]), or a whole IP packet
+/// (`Stack::poll_transmit`, which puts the network header in front).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
-    /// Bytes written into the caller's buffer (IPv4 header onwards).
+    /// Bytes written into the caller's buffer.
     pub len: usize,
     /// For a super-segment, the payload size to cut it at.
     pub gso_size: Option<u16>,
@@ -51,8 +50,8 @@ struct Plan {
 
 impl Connection {
     /// Writes the next segment this connection wants to send into `buf`
-    /// (a whole IPv4 packet), or returns `None` when it has nothing to
-    /// send now. Call until `None` after anything that may have produced
+    /// (TCP header first, checksum left for the network layer), or returns
+    /// `None` when it has nothing to send now. Call until `None` after anything that may have produced
     /// output (a segment in, a timeout, an application operation).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], limits: TxLimits) -> Option<Transmit> {
         if matches!(self.state, State::Closed | State::Listen) {
@@ -64,7 +63,7 @@ impl Connection {
             .or_else(|| self.plan_data(now, buf.len(), limits))
             .or_else(|| self.plan_keepalive())
             .or_else(|| self.plan_ack(now))?;
-        self.emit(now, &plan, buf, limits.checksum)
+        self.emit(now, &plan, buf)
     }
 
     /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first or again.
@@ -236,8 +235,8 @@ impl Connection {
     fn segment_payload(&self, buf_len: usize, limits: TxLimits) -> (usize, usize) {
         let opts = self.data_options(Instant::ZERO).wire_len();
         let per_segment = (self.snd.smss as usize).saturating_sub(opts).max(1);
-        let room = buf_len.saturating_sub(ipv4::HEADER_LEN + TCP_HEADER_LEN + opts);
-        let max = limits.max_payload.min(room).min(MAX_PAYLOAD_V4);
+        let room = buf_len.saturating_sub(TCP_HEADER_LEN + opts);
+        let max = limits.max_payload.min(room);
         let max = if max > per_segment { max - max % per_segment } else { per_segment.min(room) };
         (per_segment.min(room), max)
     }
@@ -333,7 +332,7 @@ impl Connection {
     }
 
     /// Writes the planned segment as an IPv4 packet.
-    fn emit(&mut self, now: Instant, plan: &Plan, buf: &mut [u8], checksum: TxChecksum) -> Option<Transmit> {
+    fn emit(&mut self, now: Instant, plan: &Plan, buf: &mut [u8]) -> Option<Transmit> {
         let syn = plan.flags.contains(TcpFlags::SYN);
         let (options, window) = if syn {
             let space = (self.rcv.buf.capacity() as u32).min(65535);
@@ -353,10 +352,8 @@ impl Connection {
             urgent: 0,
             options,
         };
-        let ip = tcp_ip_repr(&self.tuple);
-        self.ip_ident = self.ip_ident.wrapping_add(1);
         let payload = self.snd.buf.slices(plan.offset, plan.len);
-        let len = emit_packet(&ip, self.ip_ident, &repr, payload, checksum, buf).ok()?;
+        let len = emit_segment(&repr, payload, buf).ok()?;
         self.stats.segments_out += 1;
         if ack {
             self.rcv.ack_now = false;
@@ -370,15 +367,16 @@ impl Connection {
     }
 }
 
-/// Writes a RST (RFC 9293 §3.10.7.1) as an IPv4 packet into `buf`.
-pub fn emit_reset(reset: &Reset, buf: &mut [u8], checksum: TxChecksum) -> Option<usize> {
+/// Writes a RST (RFC 9293 §3.10.7.1) into `buf` (a TCP segment, as
+/// [`Connection::poll_transmit`] writes them).
+pub fn emit_reset(reset: &Reset, buf: &mut [u8]) -> Option<usize> {
     let mut flags = TcpFlags::RST;
     if reset.ack.is_some() {
         flags |= TcpFlags::ACK;
     }
     let options = TcpOptions { timestamps: reset.timestamps, ..TcpOptions::default() };
     let ack = reset.ack.unwrap_or_default();
-    emit_bare(&reset.tuple, reset.seq, ack, flags, 0, options, buf, checksum)
+    emit_bare(&reset.tuple, reset.seq, ack, flags, 0, options, buf)
 }
 
 /// A SYN-ACK sent without a connection behind it (a SYN cookie,
@@ -392,14 +390,13 @@ pub struct SynAck {
     pub options: TcpOptions,
 }
 
-/// Writes a stateless SYN-ACK as an IPv4 packet into `buf`.
-pub fn emit_syn_ack(s: &SynAck, buf: &mut [u8], checksum: TxChecksum) -> Option<usize> {
+/// Writes a stateless SYN-ACK into `buf` (a TCP segment).
+pub fn emit_syn_ack(s: &SynAck, buf: &mut [u8]) -> Option<usize> {
     let flags = TcpFlags::SYN | TcpFlags::ACK;
-    emit_bare(&s.tuple, s.seq, s.ack, flags, s.window, s.options, buf, checksum)
+    emit_bare(&s.tuple, s.seq, s.ack, flags, s.window, s.options, buf)
 }
 
 /// A segment without payload that no connection sends.
-#[allow(clippy::too_many_arguments)]
 fn emit_bare(
     tuple: &FourTuple,
     seq: SeqNum,
@@ -408,7 +405,6 @@ fn emit_bare(
     window: u16,
     options: TcpOptions,
     buf: &mut [u8],
-    checksum: TxChecksum,
 ) -> Option<usize> {
     let repr = TcpRepr {
         src_port: tuple.local.port(),
@@ -420,16 +416,5 @@ fn emit_bare(
         urgent: 0,
         options,
     };
-    emit_packet(&tcp_ip_repr(tuple), 0, &repr, [&[], &[]], checksum, buf).ok()
-}
-
-/// The IPv4 header of a segment from `tuple.local` to `tuple.remote`.
-fn tcp_ip_repr(tuple: &FourTuple) -> Ipv4Repr {
-    Ipv4Repr {
-        src: *tuple.local.ip(),
-        dst: *tuple.remote.ip(),
-        protocol: ipv4::PROTO_TCP,
-        ttl: ipv4::DEFAULT_TTL,
-        payload_len: 0,
-    }
+    emit_segment(&repr, [&[], &[]], buf).ok()
 }

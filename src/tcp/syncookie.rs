@@ -29,7 +29,7 @@
 
 use core::time::Duration;
 
-use super::connection::{Connection, mss_for_mtu};
+use super::connection::Connection;
 use super::isn::{IsnGenerator, Purpose};
 use super::output::SynAck;
 use super::window::WindowScale;
@@ -120,18 +120,18 @@ fn options_in_tsval(tsval: u32) -> (Option<u8>, bool) {
 }
 
 /// The SYN-ACK that answers `syn` with a cookie instead of a half-open
-/// connection. `cfg` is what the listener gives its connections, `mtu` the
-/// link MTU.
+/// connection. `cfg` is what the listener gives its connections, `mss` the
+/// MSS to advertise.
 pub fn cookie_syn_ack(
     keys: &IsnGenerator,
     now: Instant,
     tuple: FourTuple,
     syn: &Segment<'_>,
     cfg: &TcpConfig,
-    mtu: usize,
+    mss: u32,
 ) -> SynAck {
     let opts = &syn.options;
-    let ours = mss_for_mtu(mtu);
+    let ours = mss.clamp(64, 65495);
     let peer_mss = opts.mss.map_or(super::connection::DEFAULT_MSS, u32::from).max(64);
     let mut options = TcpOptions { mss: Some(ours.min(65535) as u16), ..TcpOptions::default() };
     if let (Some(ts), true) = (opts.timestamps, cfg.timestamps) {
@@ -170,7 +170,7 @@ impl Connection {
         tuple: FourTuple,
         ack: &Segment<'_>,
         ts_offset: u32,
-        mtu: usize,
+        mss: u32,
         cfg: &TcpConfig,
     ) -> Option<Connection> {
         if ack.flags & (TcpFlags::ACK | TcpFlags::SYN | TcpFlags::RST) != TcpFlags::ACK {
@@ -178,8 +178,8 @@ impl Connection {
         }
         let peer_isn = ack.seq.sub(1);
         let iss = ack.ack.sub(1);
-        let mss = check_cookie_isn(keys, &tuple, peer_isn, iss, now)?;
-        let mut options = TcpOptions { mss: Some(mss), ..TcpOptions::default() };
+        let peer_mss = check_cookie_isn(keys, &tuple, peer_isn, iss, now)?;
+        let mut options = TcpOptions { mss: Some(peer_mss), ..TcpOptions::default() };
         if let (Some(ts), true) = (ack.options.timestamps, cfg.timestamps) {
             // The echo must be a TSval of a cookie at most MAX_AGE + 1
             // periods old, never one from the future.
@@ -201,7 +201,7 @@ impl Connection {
             options,
             payload: &[],
         };
-        let mut conn = Connection::accept(now, tuple, iss, ts_offset, mtu, cfg, &syn);
+        let mut conn = Connection::accept(now, tuple, iss, ts_offset, mss, cfg, &syn);
         debug_assert_eq!(conn.state, State::SynReceived);
         // The SYN-ACK went out (statelessly), with the window a real one
         // offers: it is not sent again.

@@ -343,9 +343,9 @@ impl Writer<'_> {
 }
 
 /// Writes a whole IPv4 + TCP packet into `buf`: the IPv4 header for `ip`
-/// (its `payload_len` is ignored and recomputed), the TCP header for `tcp`,
-/// then the concatenation of `payload` (given in pieces so that a ring
-/// buffer's two halves need no staging copy). Returns the packet length.
+/// (its `payload_len` is ignored and recomputed), then the segment
+/// [`emit_segment`] writes, its checksum filled as `tx` says. Returns the
+/// packet length.
 pub fn emit_packet(
     ip: &Ipv4Repr,
     ident: u16,
@@ -354,17 +354,30 @@ pub fn emit_packet(
     tx: TxChecksum,
     buf: &mut [u8],
 ) -> Result<usize, Error> {
-    let tcp_len = tcp.header_len() + payload[0].len() + payload[1].len();
-    let total = ipv4::HEADER_LEN + tcp_len;
-    if total > buf.len() {
+    let (ip_buf, seg) = buf.split_at_mut_checked(ipv4::HEADER_LEN).ok_or(Error::BufferTooSmall)?;
+    let seg_len = emit_segment(tcp, payload, seg)?;
+    let ip = Ipv4Repr { payload_len: seg_len, ..*ip };
+    ipv4::emit(&ip, ident, ip_buf)?;
+    let pseudo = checksum::pseudo_header(ip.src, ip.dst, PROTO_TCP, seg_len as u16);
+    fill_checksum(&mut seg[..seg_len], pseudo, tx);
+    Ok(ipv4::HEADER_LEN + seg_len)
+}
+
+/// Writes a TCP segment into `buf`: the header for `tcp`, then the
+/// concatenation of `payload` (given in pieces so that a ring buffer's two
+/// halves need no staging copy). The checksum is left zero for the network
+/// layer ([`fill_checksum`], which needs the pseudo-header). Returns the
+/// segment's length, at most 65535.
+pub fn emit_segment(tcp: &TcpRepr, payload: [&[u8]; 2], buf: &mut [u8]) -> Result<usize, Error> {
+    let header_len = tcp.header_len();
+    let len = header_len + payload[0].len() + payload[1].len();
+    if len > buf.len() {
         return Err(Error::BufferTooSmall);
     }
-    let tcp_len16 = u16::try_from(tcp_len).map_err(|_| Error::Unencodable)?;
-    let ip = Ipv4Repr { payload_len: tcp_len, ..*ip };
-    let (ip_buf, seg) = buf[..total].split_at_mut(ipv4::HEADER_LEN);
-    ipv4::emit(&ip, ident, ip_buf)?;
-
-    let header_len = tcp.header_len();
+    if len > usize::from(u16::MAX) {
+        return Err(Error::Unencodable);
+    }
+    let seg = &mut buf[..len];
     seg[0..2].copy_from_slice(&tcp.src_port.to_be_bytes());
     seg[2..4].copy_from_slice(&tcp.dst_port.to_be_bytes());
     seg[4..8].copy_from_slice(&tcp.seq.to_be_bytes());
@@ -378,12 +391,20 @@ pub fn emit_packet(
     let (first, second) = seg[header_len..].split_at_mut(payload[0].len());
     first.copy_from_slice(payload[0]);
     second.copy_from_slice(payload[1]);
+    Ok(len)
+}
 
-    let pseudo = checksum::pseudo_header(ip.src, ip.dst, PROTO_TCP, tcp_len16);
+/// Fills the checksum of `segment` (a whole TCP segment, header first,
+/// checksum field zero) given its pseudo-header's sum (RFC 9293 §3.1):
+/// the full checksum, or with [`TxChecksum::Partial`] only the
+/// pseudo-header's, for a device that completes it.
+pub fn fill_checksum(segment: &mut [u8], pseudo: u64, tx: TxChecksum) {
+    if segment.len() < HEADER_LEN {
+        return;
+    }
     let csum = match tx {
-        TxChecksum::Full => !checksum::fold(checksum::add_bytes(pseudo, seg)),
+        TxChecksum::Full => !checksum::fold(checksum::add_bytes(pseudo, segment)),
         TxChecksum::Partial => checksum::fold(pseudo),
     };
-    seg[16..18].copy_from_slice(&csum.to_be_bytes());
-    Ok(total)
+    segment[16..18].copy_from_slice(&csum.to_be_bytes());
 }
