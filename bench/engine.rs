@@ -14,7 +14,7 @@
 //!
 //! `cargo bench --bench engine` (add `-- --quick` for a short run).
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{Ipv4Addr, SocketAddr};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::hint::black_box;
@@ -40,7 +40,7 @@ fn engine_transfer(bytes: u64, tso: usize) -> Duration {
     let link = LinkConfig { mtu: 70_000, ..LinkConfig::ideal(Duration::ZERO) };
     let mut net = Network::new(hosts, [link.clone(), link], 1);
     let l = net.hosts[1].listen(5001, 8).expect("listen");
-    let c = net.hosts[0].connect(net.now, SocketAddrV4::new(b, 5001)).expect("connect");
+    let c = net.hosts[0].connect(net.now, SocketAddr::from((b, 5001))).expect("connect");
     let chunk = vec![0x5au8; 64 * 1024];
     let mut buf = vec![0u8; 64 * 1024];
     let (mut sent, mut received) = (0u64, 0u64);
@@ -99,8 +99,8 @@ fn copy_baseline(bytes: u64) -> Duration {
 /// (clients of many addresses and ports, as a busy server sees them).
 fn lookup_ns<S: BuildHasher>(hasher: S, n: u32, lookups: u32) -> f64 {
     let tuple = |i: u32| FourTuple {
-        local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
-        remote: SocketAddrV4::new(Ipv4Addr::from_bits(0x0a01_0000 + i / 50), 10_000 + (i % 50) as u16),
+        local: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 2), 80)),
+        remote: SocketAddr::from((Ipv4Addr::from_bits(0x0a01_0000 + i / 50), 10_000 + (i % 50) as u16)),
     };
     let mut table = HashMap::with_hasher(hasher);
     for i in 0..n {

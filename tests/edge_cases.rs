@@ -46,7 +46,7 @@ impl Driver {
             options: TcpOptions { mss: Some(1460), window_scale: Some(7), ..TcpOptions::default() },
             payload: &[],
         };
-        let tuple = FourTuple { local: OURS, remote: PEER };
+        let tuple = FourTuple { local: OURS.into(), remote: PEER.into() };
         let now = Instant::from_millis(1);
         let conn = Connection::accept(now, tuple, SeqNum::new(iss), 0, 1500, &cfg, &syn);
         let mut d = Driver { conn, now, buf: vec![0; 70_000] };
@@ -254,7 +254,7 @@ fn transfer(seeds: [u64; 2], start: Instant, bytes: [u64; 2]) -> ([u32; 2], Dura
 /// RFC 6528's `F` of a host's 4-tuple: its ISN at time zero.
 fn isn_base(side: usize, seed: u64) -> u32 {
     let (local, remote) = tuple(side);
-    IsnGenerator::new(IsnKey::from_seed(seed)).isn(local, remote, Instant::ZERO).get()
+    IsnGenerator::new(IsnKey::from_seed(seed)).isn(local.into(), remote.into(), Instant::ZERO).get()
 }
 
 #[test]
@@ -288,7 +288,7 @@ fn lossy_transfer_while_each_timestamp_clock_wraps() {
     for side in 0..2 {
         let seeds = [21, 22];
         let (local, remote) = tuple(side);
-        let offset = IsnGenerator::new(IsnKey::from_seed(seeds[side])).ts_offset(local, remote);
+        let offset = IsnGenerator::new(IsnKey::from_seed(seeds[side])).ts_offset(local.into(), remote.into());
         let start_ms = u64::from((u32::MAX - 299).wrapping_sub(offset));
         let (_, took) = transfer(seeds, Instant::from_millis(start_ms), [400_000, 400_000]);
         assert!(took > Duration::from_millis(600), "side {side}: over before the clock wrapped ({took:?})");

@@ -28,7 +28,7 @@
 
 #![no_main]
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::collections::VecDeque;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -439,12 +439,13 @@ fn retarget(c: &Connection, p: &mut [u8]) {
         return;
     }
     let t = c.tuple();
+    let (IpAddr::V4(remote), IpAddr::V4(local)) = (t.remote.ip(), t.local.ip()) else { return };
     p[0] = 0x45;
     p[6] &= 0x40; // DF at most: not a fragment
     p[7] = 0;
     p[9] = ipv4::PROTO_TCP;
-    p[12..16].copy_from_slice(&t.remote.ip().octets());
-    p[16..20].copy_from_slice(&t.local.ip().octets());
+    p[12..16].copy_from_slice(&remote.octets());
+    p[16..20].copy_from_slice(&local.octets());
     p[20..22].copy_from_slice(&t.remote.port().to_be_bytes());
     p[22..24].copy_from_slice(&t.local.port().to_be_bytes());
     if p.len() >= 32 {

@@ -88,7 +88,7 @@ impl OwnedSocket {
     /// (local, remote) addresses.
     pub fn addresses(&self) -> io::Result<(SocketAddr, SocketAddr)> {
         let t = self.now(|core, h| core.stack.addresses(h))?;
-        Ok((SocketAddr::V4(t.local), SocketAddr::V4(t.remote)))
+        Ok((t.local, t.remote))
     }
 }
 

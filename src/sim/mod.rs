@@ -12,7 +12,7 @@
 
 pub mod apps;
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{Ipv4Addr, SocketAddr};
 use std::collections::VecDeque;
 
 use crate::device::gso;
@@ -189,7 +189,7 @@ impl Network {
     ) -> Result<BulkTransfer, crate::Error> {
         let listener = self.hosts[1].listen(port, 8)?;
         let started = self.now;
-        let server = SocketAddrV4::new(self.hosts[1].config().addr, port);
+        let server = SocketAddr::from((self.hosts[1].config().addr, port));
         let client = self.hosts[0].connect(started, server)?;
         let mut sender = apps::BulkSender::new(client, seed, bytes, true);
         let mut receiver: Option<apps::BulkReceiver> = None;

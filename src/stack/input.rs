@@ -3,7 +3,7 @@
 //! §3.6), segments for no socket (§3.10.7.1), and ICMP echo; every reply to
 //! something no connection vouches for is rate-limited.
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{Ipv4Addr, SocketAddr};
 
 use super::output::Control;
 use super::sockets::{Socket, TcpSocket};
@@ -70,8 +70,8 @@ impl Stack {
             return;
         }
         let tuple = FourTuple {
-            local: SocketAddrV4::new(self.cfg.addr, repr.dst_port),
-            remote: SocketAddrV4::new(src, repr.src_port),
+            local: SocketAddr::from((self.cfg.addr, repr.dst_port)),
+            remote: SocketAddr::from((src, repr.src_port)),
         };
         let seg = Segment::from_wire(wire_seg);
         let listener = self.listeners.get(&tuple.local.port()).copied();

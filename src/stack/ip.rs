@@ -4,6 +4,8 @@
 //! checksum over the pseudo-header (RFC 9293 §3.1), and says what MSS and
 //! what largest segment a packet of the link can carry.
 
+use core::net::IpAddr;
+
 use crate::tcp::FourTuple;
 use crate::wire::ipv4::{self, DEFAULT_TTL, Ipv4Repr, PROTO_TCP};
 use crate::wire::tcp::{HEADER_LEN as TCP_HEADER_LEN, MAX_PAYLOAD_V4, fill_checksum};
@@ -37,15 +39,10 @@ impl NetworkLayer {
         seg_len: usize,
         tx: TxChecksum,
     ) -> Option<usize> {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (tuple.local.ip(), tuple.remote.ip()) else { return None };
         let (header, rest) = buf.split_at_mut_checked(HEADER_ROOM)?;
         let segment = rest.get_mut(..seg_len)?;
-        let ip = Ipv4Repr {
-            src: *tuple.local.ip(),
-            dst: *tuple.remote.ip(),
-            protocol: PROTO_TCP,
-            ttl: DEFAULT_TTL,
-            payload_len: seg_len,
-        };
+        let ip = Ipv4Repr { src, dst, protocol: PROTO_TCP, ttl: DEFAULT_TTL, payload_len: seg_len };
         self.ident = self.ident.wrapping_add(1);
         ipv4::emit(&ip, self.ident, header).ok()?;
         let pseudo = checksum::pseudo_header(ip.src, ip.dst, PROTO_TCP, u16::try_from(seg_len).ok()?);

@@ -30,7 +30,7 @@ mod sockets;
 mod tablehash;
 mod timers;
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::{HashMap, VecDeque};
 
 pub use crate::tcp::Transmit;
@@ -224,7 +224,7 @@ impl Stack {
     /// [`TcpConfig::validate`]; out-of-range values are clamped.
     pub fn new(cfg: StackConfig) -> Stack {
         let isn = IsnGenerator::new(cfg.isn_key);
-        let local = SocketAddrV4::new(cfg.addr, 0);
+        let local = SocketAddr::from((cfg.addr, 0));
         let ports = EphemeralPorts::new(&isn, local);
         let challenge_seed = isn.hash(local, local, Purpose::TsOffset, 1);
         let table_hash = TableHash::with_key((
@@ -346,7 +346,7 @@ impl Stack {
     /// default settings. The handle is usable at once (data written now is
     /// sent once the handshake completes); [`Readiness::CONNECTED`] or an
     /// error follows.
-    pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<SocketHandle, Error> {
+    pub fn connect(&mut self, now: Instant, remote: impl Into<SocketAddr>) -> Result<SocketHandle, Error> {
         self.connect_with(now, remote, 0, None)
     }
 
@@ -355,21 +355,24 @@ impl Stack {
     pub fn connect_with(
         &mut self,
         now: Instant,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
         local_port: u16,
         tcp: Option<TcpConfig>,
     ) -> Result<SocketHandle, Error> {
+        let remote = remote.into();
         // RFC 9293 §3.9.1.1 (MUST-46): no OPEN to a broadcast or multicast
         // address.
         let ip = remote.ip();
-        if remote.port() == 0 || ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+        let broadcast = matches!(ip, IpAddr::V4(a) if a.is_broadcast());
+        if remote.port() == 0 || ip.is_unspecified() || broadcast || ip.is_multicast() {
             return Err(Error::InvalidInput);
         }
+        let local_ip = self.local_ip_for(ip)?;
         if let Some(cfg) = &tcp {
             cfg.validate()?;
         }
         let port = if local_port == 0 { self.free_port(Some(remote))? } else { local_port };
-        let tuple = FourTuple { local: SocketAddrV4::new(self.cfg.addr, port), remote };
+        let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
         if self.connections.contains_key(&tuple) {
             return Err(Error::AddrInUse);
         }
@@ -384,6 +387,15 @@ impl Stack {
         Ok(h)
     }
 
+    /// Our address of `remote`'s family: `AddrNotAvailable` when the
+    /// interface has none.
+    fn local_ip_for(&self, remote: IpAddr) -> Result<IpAddr, Error> {
+        match remote {
+            IpAddr::V4(_) => Ok(IpAddr::V4(self.cfg.addr)),
+            IpAddr::V6(_) => Err(Error::AddrNotAvailable),
+        }
+    }
+
     fn check_capacity(&self) -> Result<(), Error> {
         if self.sockets.len() >= self.cfg.max_sockets {
             return Err(Error::AddrNotAvailable);
@@ -393,13 +405,17 @@ impl Stack {
 
     /// An ephemeral port free for `remote` (or for listening), whose flow
     /// to `remote` arrives on this engine's device queue.
-    fn free_port(&mut self, remote: Option<SocketAddrV4>) -> Result<u16, Error> {
-        let local = SocketAddrV4::new(self.cfg.addr, 0);
+    fn free_port(&mut self, remote: Option<SocketAddr>) -> Result<u16, Error> {
+        let local_ip = match remote {
+            Some(r) => self.local_ip_for(r.ip())?,
+            None => IpAddr::V4(self.cfg.addr),
+        };
+        let local = SocketAddr::new(local_ip, 0);
         let (listeners, connections, queue) = (&self.listeners, &self.connections, self.cfg.queue);
         let usable = |port: u16| {
             !listeners.contains_key(&port)
                 && remote.is_none_or(|remote| {
-                    let local = SocketAddrV4::new(*local.ip(), port);
+                    let local = SocketAddr::new(local.ip(), port);
                     queue.carries(port, remote.port())
                         && !connections.contains_key(&FourTuple { local, remote })
                 })
@@ -522,8 +538,8 @@ impl Stack {
     pub fn addresses(&self, h: SocketHandle) -> Result<FourTuple, Error> {
         Ok(match self.held(h)? {
             Socket::Listener(l) => FourTuple {
-                local: SocketAddrV4::new(self.cfg.addr, l.port),
-                remote: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                local: SocketAddr::from((self.cfg.addr, l.port)),
+                remote: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             },
             Socket::Tcp(t) => t.conn.tuple(),
         })

@@ -7,7 +7,7 @@
 //! from the ports of their own connections which ports other connections
 //! use or how many there are.
 
-use core::net::SocketAddrV4;
+use core::net::SocketAddr;
 
 use crate::tcp::isn::{IsnGenerator, Purpose};
 
@@ -22,7 +22,7 @@ pub(super) struct EphemeralPorts {
 impl EphemeralPorts {
     /// A table whose counters start at values drawn from `keys` (RFC 6056:
     /// "random() % 65536" at boot), seen from local address `local`.
-    pub fn new(keys: &IsnGenerator, local: SocketAddrV4) -> EphemeralPorts {
+    pub fn new(keys: &IsnGenerator, local: SocketAddr) -> EphemeralPorts {
         let mut table = Box::new([0u16; TABLE_LEN]);
         for (i, slot) in table.iter_mut().enumerate() {
             *slot = keys.hash(local, local, Purpose::PortTable, 0x8000_0000 | i as u32) as u16;
@@ -36,13 +36,14 @@ impl EphemeralPorts {
     pub fn pick(
         &mut self,
         keys: &IsnGenerator,
-        local: SocketAddrV4,
-        remote: Option<SocketAddrV4>,
+        local: SocketAddr,
+        remote: Option<SocketAddr>,
         (lo, hi): (u16, u16),
         mut usable: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
         let count = u32::from(hi.saturating_sub(lo)) + 1;
-        let dest = remote.unwrap_or(SocketAddrV4::new(core::net::Ipv4Addr::UNSPECIFIED, 0));
+        // Listening: the unspecified address of the local family.
+        let dest = remote.unwrap_or(SocketAddr::new(local.ip(), 0));
         let offset = keys.hash(local, dest, Purpose::PortOffset, 0) as u32;
         let index = keys.hash(local, dest, Purpose::PortTable, 0) as usize % TABLE_LEN;
         for _ in 0..count {
@@ -66,11 +67,11 @@ mod tests {
     #[test]
     fn one_destination_steps_others_are_unrelated() {
         let keys = IsnGenerator::new(IsnKey::from_seed(3));
-        let local = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 0);
+        let local = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 0));
         let mut ports = EphemeralPorts::new(&keys, local);
         let range = (49152, 65535);
-        let a = Some(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80));
-        let b = Some(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 3), 80));
+        let a = Some(SocketAddr::from((Ipv4Addr::new(10, 0, 0, 2), 80)));
+        let b = Some(SocketAddr::from((Ipv4Addr::new(10, 0, 0, 3), 80)));
         let a1 = ports.pick(&keys, local, a, range, |_| true).unwrap();
         let a2 = ports.pick(&keys, local, a, range, |_| true).unwrap();
         let b1 = ports.pick(&keys, local, b, range, |_| true).unwrap();

@@ -94,12 +94,12 @@ impl Hasher for TableHasher {
 mod tests {
     use super::*;
     use crate::tcp::FourTuple;
-    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::net::{Ipv4Addr, SocketAddr};
 
     fn tuple(port: u16) -> FourTuple {
         FourTuple {
-            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
-            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), port),
+            local: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 2), 80)),
+            remote: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), port)),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Initial sequence numbers (RFC 6528) and per-connection timestamp
 //! offsets (RFC 7323 §7.1), from a keyed hash of the connection's 4-tuple.
 
-use core::net::SocketAddrV4;
+use core::net::{IpAddr, SocketAddr};
 
 use super::seq::SeqNum;
 use crate::time::Instant;
@@ -53,26 +53,36 @@ impl IsnGenerator {
     /// The keyed hash of an address pair for one `purpose` (so that the
     /// values made for different purposes are independent), with `extra`
     /// mixed in.
-    pub fn hash(&self, local: SocketAddrV4, remote: SocketAddrV4, purpose: Purpose, extra: u32) -> u64 {
-        let mut msg = [0u8; 17];
-        msg[..4].copy_from_slice(&local.ip().octets());
-        msg[4..6].copy_from_slice(&local.port().to_be_bytes());
-        msg[6..10].copy_from_slice(&remote.ip().octets());
-        msg[10..12].copy_from_slice(&remote.port().to_be_bytes());
-        msg[12] = purpose as u8;
-        msg[13..].copy_from_slice(&extra.to_be_bytes());
-        siphash24(self.k0, self.k1, &msg)
+    pub fn hash(&self, local: SocketAddr, remote: SocketAddr, purpose: Purpose, extra: u32) -> u64 {
+        // Address, port, address, port, purpose, extra: 17 bytes for IPv4,
+        // 41 for IPv6.
+        let mut msg = [0u8; 41];
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            msg[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        for end in [local, remote] {
+            match end.ip() {
+                IpAddr::V4(a) => put(&a.octets()),
+                IpAddr::V6(a) => put(&a.octets()),
+            }
+            put(&end.port().to_be_bytes());
+        }
+        put(&[purpose as u8]);
+        put(&extra.to_be_bytes());
+        siphash24(self.k0, self.k1, &msg[..at])
     }
 
     /// The ISN for a connection from `local` to `remote` opened at `now`.
-    pub fn isn(&self, local: SocketAddrV4, remote: SocketAddrV4, now: Instant) -> SeqNum {
+    pub fn isn(&self, local: SocketAddr, remote: SocketAddr, now: Instant) -> SeqNum {
         let m = (now.as_micros() / 4) as u32;
         SeqNum::new(m.wrapping_add(self.hash(local, remote, Purpose::Isn, 0) as u32))
     }
 
     /// A per-connection offset for the timestamp clock, so that TSval does
     /// not reveal uptime across connections (RFC 7323 §7.1).
-    pub fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+    pub fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
         self.hash(local, remote, Purpose::TsOffset, 0) as u32
     }
 }
@@ -159,9 +169,9 @@ mod tests {
 
     #[test]
     fn isn_depends_on_tuple_key_and_clock() {
-        let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
-        let b = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 40000);
-        let c = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 40001);
+        let a = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 80));
+        let b = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 2), 40000));
+        let c = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 2), 40001));
         let g = IsnGenerator::new(IsnKey::from_seed(1));
         let t = Instant::from_micros(1_000_000);
         assert_ne!(g.isn(a, b, t), g.isn(a, c, t));

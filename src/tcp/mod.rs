@@ -30,7 +30,7 @@ pub mod syncookie;
 pub mod timers;
 pub mod window;
 
-use core::net::SocketAddrV4;
+use core::net::{IpAddr, SocketAddr};
 
 use bitflags::bitflags;
 
@@ -43,22 +43,38 @@ pub use window::{UnscaledWindow, WindowScale};
 
 use crate::wire::{TcpFlags, TcpOptions, TcpSegment};
 
-/// A connection's endpoints.
+/// A connection's endpoints: both IPv4 or both IPv6 (the stack never
+/// makes a tuple of mixed families, and IPv6 addresses carry no flow label
+/// or scope).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FourTuple {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
 }
 
-/// Two words, the addresses and the ports, so that a table's hasher does
-/// two steps per lookup (consistent with `Eq`: equal tuples write equal
-/// words).
+/// Few words: for IPv4 the addresses in one and the ports in another, so
+/// that a table's hasher does two steps per lookup (consistent with `Eq`:
+/// equal tuples write equal words).
 impl core::hash::Hash for FourTuple {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        let ips = (u64::from(self.local.ip().to_bits()) << 32) | u64::from(self.remote.ip().to_bits());
-        let ports = (u32::from(self.local.port()) << 16) | u32::from(self.remote.port());
-        state.write_u64(ips);
-        state.write_u32(ports);
+        match (self.local.ip(), self.remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                state.write_u64((u64::from(l.to_bits()) << 32) | u64::from(r.to_bits()))
+            }
+            (l, r) => {
+                state.write_u128(ip_bits(l));
+                state.write_u128(ip_bits(r));
+            }
+        }
+        state.write_u32((u32::from(self.local.port()) << 16) | u32::from(self.remote.port()));
+    }
+}
+
+/// An address as a number (IPv4 addresses below 2^32).
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_bits()),
+        IpAddr::V6(a) => a.to_bits(),
     }
 }
 

@@ -216,13 +216,13 @@ impl Connection {
 mod tests {
     use super::*;
     use crate::tcp::isn::IsnKey;
-    use core::net::{Ipv4Addr, SocketAddrV4};
+    use core::net::{Ipv4Addr, SocketAddr};
     use proptest::prelude::*;
 
     fn tuple(port: u16) -> FourTuple {
         FourTuple {
-            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80),
-            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), port),
+            local: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 80)),
+            remote: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 2), port)),
         }
     }
 

@@ -3,7 +3,7 @@
 //! `accept`, ephemeral ports (RFC 6056), the socket limit and the control
 //! queue.
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use trust::stack::DeviceQueue;
 
@@ -139,7 +139,7 @@ fn reset_before_accept_frees_the_backlog_slot() {
     assert_eq!(h.stack.accept(l), Err(Error::WouldBlock), "a reset connection is never accepted");
     handshake_from(&mut h, 30, 40001, 5000);
     let c = h.stack.accept(l).expect("the slot came back");
-    assert_eq!(h.stack.addresses(c).unwrap().remote, SocketAddrV4::new(PEER_IP, 40001));
+    assert_eq!(h.stack.addresses(c).unwrap().remote, SocketAddr::from((PEER_IP, 40001)));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Forged segments, built relative to the live state of a connection, and
 //! the byte pattern every payload carries.
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use trust::stack::Stack;
 use trust::time::Instant;
@@ -15,6 +15,14 @@ pub const ADDRS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 
 pub const PORTS: [u16; 3] = [80, 81, 82];
 
 /// The stream key of the bytes `src` sends to `dst`.
+/// An end of a tuple: this harness's hosts speak IPv4 only.
+pub fn v4(a: SocketAddr) -> SocketAddrV4 {
+    match a {
+        SocketAddr::V4(a) => a,
+        SocketAddr::V6(a) => panic!("an IPv4-only stack made an IPv6 tuple: {a}"),
+    }
+}
+
 pub fn key(src: SocketAddrV4, dst: SocketAddrV4) -> u64 {
     let end = |a: SocketAddrV4| u64::from(a.ip().to_bits()) << 16 | u64::from(a.port());
     (end(src).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ end(dst)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
@@ -82,7 +90,7 @@ pub fn forge(
                 ts_recent: c.ts_recent(),
                 ts_val: c.ts_val(now),
             };
-            (t.remote, t.local, live)
+            (v4(t.remote), v4(t.local), live)
         }
         Target::Listener { src } => {
             let port = PORTS[usize::from(inj.index) % PORTS.len()];

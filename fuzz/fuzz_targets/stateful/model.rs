@@ -8,7 +8,7 @@ use trust::Error;
 use trust::stack::{SocketHandle, Stack};
 use trust::tcp::{Connection, FourTuple, Readiness, State};
 
-use super::forge::{byte_at, key, pattern};
+use super::forge::{byte_at, key, pattern, v4};
 
 /// A socket the application opened, listening or connected.
 #[derive(Debug)]
@@ -148,7 +148,8 @@ impl Apps {
 
 /// A connection's two ends, in a fixed order.
 fn ends(t: &FourTuple) -> (SocketAddrV4, SocketAddrV4) {
-    (t.local.min(t.remote), t.local.max(t.remote))
+    let (a, b) = (v4(t.local), v4(t.remote));
+    (a.min(b), a.max(b))
 }
 
 /// Stale handles must be refused, never reach another socket.
@@ -169,7 +170,7 @@ pub fn send(stack: &mut Stack, sock: &mut Sock, len: usize) {
     // every byte takes a round trip.
     let len = len.min(MAX_STREAM.saturating_sub(s.written as usize));
     let at = s.iss.wrapping_add(1).wrapping_add(s.written as u32);
-    let data = pattern(key(s.tuple.local, s.tuple.remote), at, len);
+    let data = pattern(key(v4(s.tuple.local), v4(s.tuple.remote)), at, len);
     let ready = stack.readiness(sock.handle);
     let r = stack.send(sock.handle, &data);
     // Level-triggered readiness: WRITABLE promises a send that does not block.
@@ -209,7 +210,7 @@ pub fn recv(stack: &mut Stack, sock: &mut Sock, len: usize) -> Result<usize, Err
             assert!(!s.eof, "{n} bytes read after the end of the stream on {:?}", s.tuple);
             let irs = stack.connection(sock.handle).expect("a held connection").irs().get();
             assert_eq!(*s.irs.get_or_insert(irs), irs, "IRS changed under {:?}", s.tuple);
-            let k = key(s.tuple.remote, s.tuple.local);
+            let k = key(v4(s.tuple.remote), v4(s.tuple.local));
             let base = irs.wrapping_add(1).wrapping_add(s.read as u32);
             for (i, &b) in buf[..n].iter().enumerate() {
                 let seq = base.wrapping_add(i as u32);
