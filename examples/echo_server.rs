@@ -2,7 +2,8 @@
 //! when the client closes its side the server closes its own.
 //!
 //! ```text
-//! echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--no-offload] [--spin MICROS]
+//! echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] [--addr6 IPV6 --host6 IPV6/PREFIX] --port N
+//!             [--threaded] [--no-offload] [--spin MICROS]
 //! ```
 //!
 //! If a TUN device called NAME exists and has an address it is used as it
@@ -28,8 +29,8 @@ const HELP: &str = "\
 echo_server: a TCP echo server on the trust user-space stack
 
 USAGE:
-    echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--threaded] [--no-offload]
-                [--spin MICROS]
+    echo_server --tun NAME --addr IPV4 [--host IPV4/PREFIX] [--addr6 IPV6 --host6 IPV6/PREFIX]
+                --port N [--threaded] [--no-offload] [--spin MICROS]
 
 FLAGS:
     --tun NAME            TUN device to use. If it exists and already has an
@@ -38,6 +39,11 @@ FLAGS:
     --addr IPV4           the stack's own IPv4 address (on the TUN's subnet)
     --host IPV4/PREFIX    the kernel side's address on the TUN, e.g. 10.0.0.1/24
                           (needed when the device has no address yet)
+    --addr6 IPV6          also speak IPv6, with this address (on --host6's
+                          subnet): the server then listens on both families
+    --host6 IPV6/PREFIX   the kernel side's IPv6 address on the TUN, e.g.
+                          fd00::1/64 (added without duplicate address
+                          detection, so it works at once)
     --port N              TCP port to serve echo on
     --no-offload          do not use the TUN offloads (on by default: a
                           virtio-net header, 64 KB TCP super-segments both
@@ -87,8 +93,9 @@ fn serve(args: Args) -> io::Result<()> {
     cfg.offload = args.offload.unwrap_or(cfg.offload);
     cfg.reactor.spin = args.spin;
     let iface = if args.threaded { Interface::open(cfg)? } else { Interface::open_embedded(cfg)? };
+    let v6 = iface.addr6().map_or(String::new(), |a| format!(" and [{a}]:{port}"));
     eprintln!(
-        "echo_server: {addr}:{port} on {} ({} reactor, {}{}, spin {:?})",
+        "echo_server: {addr}:{port}{v6} on {} ({} reactor, {}{}, spin {:?})",
         iface.tun_name(),
         iface.backend(),
         if args.threaded { "threaded" } else { "embedded" },

@@ -2,7 +2,9 @@
 # Smoke test of examples/echo_server.rs (and examples/poll_loop.rs) as an
 # outside user drives them: in a
 # throwaway namespace, (1) let the example create and configure its TUN,
-# (2) attach it to a persistent TUN configured beforehand; each time a
+# (2) attach it to a persistent TUN configured beforehand, (3) serve from
+# an application-owned epoll loop, (4) serve IPv4 and IPv6 at once; each
+# time a
 # kernel client (bash /dev/tcp) checks the echo. (The echo service's
 # closing behaviour is tested in tests/kernel/.) Removes the namespace on exit, also on failure.
 set -euo pipefail
@@ -56,4 +58,11 @@ PID=$!
 check 10.99.0.2
 wait "$PID" || { echo "echo_smoke: poll_loop failed"; exit 1; }
 PID=
+# 4. Dual stack: the same listener serves IPv4 and IPv6.
+ip netns exec "$NS" "$BIN" --tun tsmoke3 --addr 10.96.0.2 --host 10.96.0.1/24 \
+    --addr6 fd00:96::2 --host6 fd00:96::1/64 --port 7 &
+PID=$!
+check fd00:96::2
+check 10.96.0.2
+kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 echo "echo_smoke: passed"

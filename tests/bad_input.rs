@@ -145,7 +145,7 @@ proptest! {
         prop_assert_eq!(rx.received, 200_000);
         prop_assert_eq!(rx.mismatch, None);
         prop_assert_eq!(rx.hash, tx.hash);
-        let dropped: u64 = net.hosts.iter().map(|h| h.stats().rx_malformed + h.stats().rx_not_ipv4 + h.stats().rx_not_for_us).sum();
+        let dropped: u64 = net.hosts.iter().map(|h| h.stats().rx_malformed + h.stats().rx_unknown_version + h.stats().rx_not_for_us).sum();
         prop_assert!(dropped > 0);
     }
 
@@ -180,6 +180,7 @@ fn noise_is_counted() {
     }
     let s = net.hosts[1].stats();
     assert_eq!(s.rx_packets, 2000);
-    let dropped = s.rx_malformed + s.rx_not_ipv4 + s.rx_not_for_us + s.rx_fragments + s.rx_unknown_protocol;
+    let dropped =
+        s.rx_malformed + s.rx_unknown_version + s.rx_not_for_us + s.rx_fragments + s.rx_unknown_protocol;
     assert_eq!(dropped, 2000);
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -64,15 +64,34 @@ fn is_up(show: &str) -> bool {
     show.split(['<', '>']).nth(1).is_some_and(|flags| flags.split(',').any(|f| f == "UP"))
 }
 
-/// Reads packets until one satisfies `want`, waiting with poll(2) until
-/// `deadline`. Other packets (IPv6 chatter...) are skipped.
+/// Reads IPv4 packets until one satisfies `want`, waiting with poll(2)
+/// until `deadline`. Other packets (IPv6 chatter...) are skipped.
 fn read_until(tun: &Tun, deadline: Instant, want: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+    read_packet(tun, deadline, |p| p.len() >= 20 && p[0] >> 4 == 4 && want(p))
+}
+
+/// Reads IPv6 packets (a whole fixed header) until one satisfies `want`.
+fn read_until6(tun: &Tun, deadline: Instant, want: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+    read_packet(tun, deadline, |p| p.len() >= 40 && p[0] >> 4 == 6 && want(p))
+}
+
+fn src6(p: &[u8]) -> Ipv6Addr {
+    Ipv6Addr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap())
+}
+
+fn dst6(p: &[u8]) -> Ipv6Addr {
+    Ipv6Addr::from(<[u8; 16]>::try_from(&p[24..40]).unwrap())
+}
+
+/// Reads packets until one satisfies `want`, waiting with poll(2) until
+/// `deadline`; the others are skipped.
+fn read_packet(tun: &Tun, deadline: Instant, want: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 65536];
     loop {
         match tun.read(&mut buf) {
             Ok(n) => {
                 let p = &buf[..n];
-                if p.len() >= 20 && p[0] >> 4 == 4 && want(p) {
+                if want(p) {
                     return Some(p.to_vec());
                 }
             }
@@ -216,4 +235,157 @@ fn lossy_path_drops_forwarded_packets() {
     }
     assert_eq!(received + drops, SENT, "received {received}, dropped {drops}");
     assert!((40..=160).contains(&drops), "50% of {SENT} dropped? {drops}");
+}
+
+/// `ip -6 addr show dev NAME` inside `ns`.
+fn ipv6_addresses(ns: &Netns, dev: &str) -> String {
+    ns.exec(&["ip", "-6", "addr", "show", "dev", dev])
+}
+
+#[test]
+fn ipv6_only_device_is_configured_and_carries_the_kernels_packets() {
+    let ns = Netns::new("tun6");
+    // A device made now starts with IPv6 off and DAD on: opening must turn
+    // the one on and leave the address usable anyway.
+    ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"]);
+    ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=1"]);
+    let host: Ipv6Addr = "fd00:77::1".parse().unwrap();
+    let stack: Ipv6Addr = "fd00:77::2".parse().unwrap();
+    let cfg = TunConfig { host6: Some((host, 64)), ..TunConfig::new("tun6test0") };
+    let tun = ns.run(move || Tun::open(&cfg)).expect("open the TUN with an IPv6 address only");
+    assert!(tun.created());
+    assert_eq!(tun.mtu(), 1500);
+
+    let show = ipv6_addresses(&ns, "tun6test0");
+    assert!(show.contains("inet6 fd00:77::1/64 scope global"), "{show}");
+    assert!(!show.contains("tentative") && !show.contains("dadfailed"), "{show}");
+    assert!(is_up(&show), "{show}");
+    let v4 = ns.exec(&["ip", "-4", "addr", "show", "dev", "tun6test0"]);
+    assert!(!v4.contains("inet "), "no IPv4 address: {v4}");
+    let sysctl = |key: &str| ns.exec(&["sysctl", "-n", &format!("net.ipv6.conf.tun6test0.{key}")]);
+    assert_eq!(sysctl("disable_ipv6").trim(), "0");
+    assert!(sysctl("accept_dad").trim().parse::<i32>().unwrap() < 1);
+    let routes = ns.exec(&["ip", "-6", "route", "show", "dev", "tun6test0"]);
+    assert!(routes.contains("fd00:77::/64"), "{routes}");
+
+    // Binding the address works only once it is not tentative; the datagram
+    // leaves at once, without Neighbour Discovery (nobody would answer).
+    ns.run(move || {
+        let sock = UdpSocket::bind((host, 0)).expect("bind a UDP socket to the TUN's IPv6 address");
+        sock.send_to(b"hello over IPv6", (stack, 9)).expect("send a UDP datagram");
+    });
+    let udp = read_until6(&tun, Instant::now() + WAIT, |p| p[6] == 17 && dst6(p) == stack)
+        .unwrap_or_else(|| panic!("the kernel's IPv6 datagram did not come out of the TUN"));
+    assert_eq!(src6(&udp), host);
+    assert_eq!(usize::from(u16::from_be_bytes([udp[4], udp[5]])), udp.len() - 40, "payload length");
+    let datagram = &udp[40..];
+    assert_eq!(u16::from_be_bytes([datagram[2], datagram[3]]), 9, "destination port");
+    assert_eq!(usize::from(u16::from_be_bytes([datagram[4], datagram[5]])), datagram.len(), "UDP length");
+    assert_eq!(&datagram[8..], b"hello over IPv6");
+}
+
+#[test]
+fn dual_stack_device_has_both_addresses() {
+    let ns = Netns::new("tun46");
+    let cfg = TunConfig {
+        host6: Some(("fd00:78::1".parse().unwrap(), 120)),
+        ..config("tun46test0", Ipv4Addr::new(10, 69, 0, 1), 24, Some(1280))
+    };
+    let tun = ns.run(move || Tun::open(&cfg)).expect("open the TUN with both addresses");
+    assert_eq!(tun.mtu(), 1280, "IPv6's minimum MTU is enough");
+    let v4 = ns.exec(&["ip", "-4", "addr", "show", "dev", "tun46test0"]);
+    assert!(v4.contains("inet 10.69.0.1/24"), "{v4}");
+    let v6 = ipv6_addresses(&ns, "tun46test0");
+    assert!(v6.contains("inet6 fd00:78::1/120 scope global"), "{v6}");
+    assert!(!v6.contains("tentative"), "{v6}");
+    assert!(is_up(&v6), "{v6}");
+}
+
+#[test]
+fn persistent_ipv6_device_is_configured_once_then_used_as_it_is() {
+    let ns = Netns::new("tunp6");
+    ns.exec(&["ip", "tuntap", "add", "dev", "tunp6test0", "mode", "tun"]);
+    let cfg = TunConfig {
+        mtu: Some(1400),
+        host6: Some(("fd00:79::1".parse().unwrap(), 64)),
+        ..TunConfig::new("tunp6test0")
+    };
+    let tun = ns.run(move || Tun::open(&cfg)).expect("configure the persistent TUN");
+    assert!(!tun.created());
+    assert_eq!(tun.mtu(), 1400);
+    drop(tun);
+
+    // Reopened: it has an IPv6 address now, so it is used as it is.
+    let cfg = TunConfig {
+        mtu: Some(1300),
+        host6: Some(("fd00:7a::1".parse().unwrap(), 64)),
+        ..TunConfig::new("tunp6test0")
+    };
+    let tun = ns.run(move || Tun::open(&cfg)).expect("reopen the persistent TUN");
+    assert_eq!(tun.mtu(), 1400, "an already configured device keeps its MTU");
+    let show = ipv6_addresses(&ns, "tunp6test0");
+    assert!(show.contains("inet6 fd00:79::1/64"), "{show}");
+    assert!(!show.contains("fd00:7a:"), "{show}");
+    assert!(is_up(&show), "{show}");
+    drop(tun);
+
+    // A link-local address does not count as configuration: it is added
+    // again, which the kernel answers with EEXIST, and that is fine.
+    ns.exec(&["ip", "addr", "flush", "dev", "tunp6test0"]);
+    for _ in 0..2 {
+        let cfg =
+            TunConfig { host6: Some(("fe80::77".parse().unwrap(), 64)), ..TunConfig::new("tunp6test0") };
+        drop(ns.run(move || Tun::open(&cfg)).expect("open with an address already there"));
+    }
+    let show = ipv6_addresses(&ns, "tunp6test0");
+    assert!(show.contains("inet6 fe80::77/64 scope link"), "{show}");
+    ns.exec(&["ip", "tuntap", "del", "dev", "tunp6test0", "mode", "tun"]);
+}
+
+#[test]
+fn ipv6_address_is_usable_on_a_device_whose_noarp_was_cleared() {
+    // IFF_NOARP is what spares a TUN's address Duplicate Address Detection;
+    // cleared (`arp on`) with DAD on, the address would stay tentative (the
+    // persistent device has no carrier until it is opened), unless opening
+    // turns the device's accept_dad off.
+    let ns = Netns::new("tunarp6");
+    ns.exec(&["ip", "tuntap", "add", "dev", "tunarp6", "mode", "tun"]);
+    ns.exec(&["ip", "link", "set", "dev", "tunarp6", "arp", "on"]);
+    ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.tunarp6.accept_dad=1"]);
+    let link = ns.exec(&["ip", "link", "show", "tunarp6"]);
+    assert!(!link.contains("NOARP"), "{link}");
+    let cfg = TunConfig { host6: Some(("fd00:7b::1".parse().unwrap(), 64)), ..TunConfig::new("tunarp6") };
+    let tun = ns.run(move || Tun::open(&cfg)).expect("open the TUN");
+    let show = ipv6_addresses(&ns, "tunarp6");
+    assert!(show.contains("inet6 fd00:7b::1/64"), "{show}");
+    assert!(!show.contains("tentative"), "{show}");
+    assert_eq!(ns.exec(&["sysctl", "-n", "net.ipv6.conf.tunarp6.accept_dad"]).trim(), "0");
+    drop(tun);
+    ns.exec(&["ip", "tuntap", "del", "dev", "tunarp6", "mode", "tun"]);
+}
+
+#[test]
+fn bad_ipv6_configuration_is_refused() {
+    let ns = Netns::new("tunbad6");
+    let host6 = Some(("fd00:77::1".parse().unwrap(), 129));
+    let cfg = TunConfig { host6, ..TunConfig::new("tunbad6a") };
+    let err = ns.run(move || Tun::open(&cfg)).expect_err("prefix 129");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    let host6 = Some(("fd00:77::1".parse().unwrap(), 64));
+    let cfg = TunConfig { host6, mtu: Some(1200), ..TunConfig::new("tunbad6b") };
+    let err = ns.run(move || Tun::open(&cfg)).expect_err("MTU 1200 with IPv6");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    // Refused before any device was made.
+    let links = ns.exec(&["ip", "-o", "link", "show"]);
+    assert!(!links.contains("tunbad6"), "{links}");
+
+    // A persistent device whose MTU is already below 1280, with no MTU
+    // asked for: refused once the MTU is read, with IPv6 named.
+    ns.exec(&["ip", "tuntap", "add", "dev", "tunbad6c", "mode", "tun"]);
+    ns.exec(&["ip", "link", "set", "tunbad6c", "mtu", "1200"]);
+    let cfg = TunConfig { host6, ..TunConfig::new("tunbad6c") };
+    let err = ns.run(move || Tun::open(&cfg)).expect_err("device MTU 1200 with IPv6");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("MTU 1200, below IPv6's minimum"), "{err}");
+    ns.exec(&["ip", "tuntap", "del", "dev", "tunbad6c", "mode", "tun"]);
 }

@@ -2,7 +2,7 @@
 //! usage errors (exit 2) and failures (exit 1), and flag values.
 
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 
 use trust::api::Config;
@@ -38,12 +38,15 @@ pub fn main<A>(
 }
 
 /// The flags of an example that serves on a TUN device: `--tun NAME
-/// --addr IPV4 [--host IPV4/PREFIX] --port N`.
+/// --addr IPV4 [--host IPV4/PREFIX] [--addr6 IPV6 --host6 IPV6/PREFIX]
+/// --port N`.
 #[derive(Default)]
 pub struct ServeFlags {
     tun: Option<String>,
     addr: Option<Ipv4Addr>,
     host: Option<(Ipv4Addr, u8)>,
+    addr6: Option<Ipv6Addr>,
+    host6: Option<(Ipv6Addr, u8)>,
     port: Option<u16>,
 }
 
@@ -65,7 +68,9 @@ impl ServeFlags {
         match flag {
             "--tun" => self.tun = Some(value()?),
             "--addr" => self.addr = Some(value()?.parse().map_err(|e| format!("--addr: {e}"))?),
-            "--host" => self.host = Some(parse_cidr(&value()?)?),
+            "--host" => self.host = Some(parse_cidr("--host", &value()?, 32)?),
+            "--addr6" => self.addr6 = Some(value()?.parse().map_err(|e| format!("--addr6: {e}"))?),
+            "--host6" => self.host6 = Some(parse_cidr("--host6", &value()?, 128)?),
             "--port" => self.port = Some(value()?.parse().map_err(|e| format!("--port: {e}"))?),
             _ => return Ok(false),
         }
@@ -78,17 +83,28 @@ impl ServeFlags {
     pub fn finish(self) -> Result<Serve, String> {
         let mut tun = TunConfig::new(&self.tun.ok_or("--tun is required")?);
         tun.host = self.host;
+        tun.host6 = self.host6;
         let addr = self.addr.ok_or("--addr is required")?;
+        if self.host6.is_some() && self.addr6.is_none() {
+            return Err("--host6 needs --addr6".into());
+        }
         let mut cfg = Config::new(tun, addr);
+        cfg.addr6 = self.addr6;
         cfg.apply_env().map_err(|e| format!("environment: {e}"))?;
         Ok(Serve { cfg, addr, port: self.port.ok_or("--port is required")? })
     }
 }
 
-/// `IPV4/PREFIX`, as `--host` takes it.
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("--host {s}: expected IPV4/PREFIX"))?;
-    let ip = ip.parse().map_err(|e| format!("--host {s}: {e}"))?;
-    let prefix = prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("--host {s}: bad prefix"))?;
+/// `IP/PREFIX`, as `--host` (IPv4, prefix up to 32) and `--host6` (IPv6,
+/// up to 128) take it.
+fn parse_cidr<A: std::str::FromStr<Err = std::net::AddrParseError>>(
+    flag: &str,
+    s: &str,
+    max_prefix: u8,
+) -> Result<(A, u8), String> {
+    let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("{flag} {s}: expected ADDRESS/PREFIX"))?;
+    let ip = ip.parse().map_err(|e| format!("{flag} {s}: {e}"))?;
+    let prefix =
+        prefix.parse().ok().filter(|p| *p <= max_prefix).ok_or_else(|| format!("{flag} {s}: bad prefix"))?;
     Ok((ip, prefix))
 }

@@ -19,7 +19,7 @@ mod socket;
 mod stream;
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
@@ -54,6 +54,11 @@ pub struct Config {
     pub tun: TunConfig,
     /// The stack's own IPv4 address (on the TUN's subnet).
     pub addr: Ipv4Addr,
+    /// The stack's own IPv6 address (on the subnet of the TUN's
+    /// `host6`), if it speaks IPv6: listeners then take connections on
+    /// both families, as a `[::]` socket does on Linux, and streams
+    /// connect to IPv6 addresses.
+    pub addr6: Option<Ipv6Addr>,
     /// Defaults for every connection.
     pub tcp: TcpConfig,
     pub reactor: ReactorConfig,
@@ -78,6 +83,7 @@ impl Config {
         Config {
             tun,
             addr,
+            addr6: None,
             tcp: TcpConfig::default(),
             reactor: ReactorConfig::default(),
             max_sockets: 65536,
@@ -131,6 +137,7 @@ pub(crate) struct Inner {
     /// The reactor, when the application drives it.
     embedded: Option<Mutex<Reactor<Core>>>,
     addr: Ipv4Addr,
+    pub(crate) addr6: Option<Ipv6Addr>,
 }
 
 /// Whether and how long a call may block.
@@ -313,6 +320,7 @@ impl Interface {
         let tun_name = tun.name().to_string();
         let offload = tun.vnet_hdr();
         let mut stack_cfg = StackConfig::new(cfg.addr)?;
+        stack_cfg.addr6 = cfg.addr6;
         stack_cfg.mtu = tun.mtu();
         if tun.vnet_hdr() {
             // The kernel cuts super-segments at the MSS and completes
@@ -332,7 +340,7 @@ impl Interface {
         } else {
             (None, Some(reactor.spawn("trust-reactor")?))
         };
-        let inner = Arc::new(Inner { shared, embedded, addr: cfg.addr });
+        let inner = Arc::new(Inner { shared, embedded, addr: cfg.addr, addr6: cfg.addr6 });
         Ok(Interface { inner, thread, backend, stats, tun_name, offload, queue })
     }
 
@@ -370,9 +378,14 @@ impl Interface {
         }
     }
 
-    /// The stack's own address.
+    /// The stack's own IPv4 address.
     pub fn addr(&self) -> Ipv4Addr {
         self.inner.addr
+    }
+
+    /// The stack's own IPv6 address, if it speaks IPv6.
+    pub fn addr6(&self) -> Option<Ipv6Addr> {
+        self.inner.addr6
     }
 
     /// The TUN device's name.
@@ -524,7 +537,7 @@ mod tests {
         });
         let reactor = Reactor::with_backend(device, shared.clone());
         let thread = reactor.spawn("test-reactor").unwrap();
-        let inner = Arc::new(Inner { shared, embedded: None, addr });
+        let inner = Arc::new(Inner { shared, embedded: None, addr, addr6: None });
         let iface = Interface {
             inner,
             thread: Some(thread),

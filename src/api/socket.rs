@@ -3,7 +3,7 @@
 //! drop.
 
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant as StdInstant};
@@ -108,16 +108,21 @@ impl Drop for OwnedSocket {
     }
 }
 
-/// The first IPv4 address of `addr`.
-pub(crate) fn first_v4(addr: impl std::net::ToSocketAddrs) -> io::Result<SocketAddrV4> {
-    addr.to_socket_addrs()?
-        .find_map(|a| match a {
-            SocketAddr::V4(v4) => Some(v4),
-            SocketAddr::V6(_) => None,
-        })
-        .ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "trust speaks IPv4 only: no IPv4 address given")
-        })
+/// The first address of `addr` of a family the interface speaks (IPv4
+/// always, IPv6 when `ipv6`).
+pub(crate) fn first_reachable(addr: impl std::net::ToSocketAddrs, ipv6: bool) -> io::Result<SocketAddr> {
+    let mut any = false;
+    for a in addr.to_socket_addrs()? {
+        any = true;
+        if a.is_ipv4() || ipv6 {
+            return Ok(a);
+        }
+    }
+    Err(if any {
+        io::Error::new(io::ErrorKind::AddrNotAvailable, "the interface has no IPv6 address")
+    } else {
+        io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")
+    })
 }
 
 /// `std`'s rule for timeouts: `Some(0)` is an error.

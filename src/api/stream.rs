@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::socket::{Kick, OwnedSocket, check_timeout, first_v4};
+use super::socket::{Kick, OwnedSocket, check_timeout, first_reachable};
 use super::{Interface, Source};
 use crate::Error;
 use crate::tcp::{self, Readiness};
@@ -52,8 +52,8 @@ impl TcpStream {
         addr: impl ToSocketAddrs,
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
-        let remote = first_v4(addr)?;
         let inner = iface.inner();
+        let remote = first_reachable(addr, inner.addr6.is_some())?;
         let sock = {
             let mut core = inner.lock();
             let now = crate::reactor::clock::now();

@@ -5,18 +5,21 @@
 //! Virtual network device actually work?"): open `/dev/net/tun`, then
 //! `TUNSETIFF` with `IFF_TUN | IFF_NO_PI` binds the descriptor to the named
 //! interface, creating it unless it exists (a persistent device made by
-//! `ip tuntap add mode tun`). Each `read` then returns one IPv4 packet, each
-//! `write` injects one, with no header in front (`IFF_NO_PI`).
+//! `ip tuntap add mode tun`). Each `read` then returns one IP packet (IPv4
+//! or IPv6, told apart by the version nibble), each `write` injects one,
+//! with no header in front (`IFF_NO_PI`).
 //!
 //! The kernel side is configured with the classic interface ioctls of
 //! netdevice(7) (`SIOCSIFADDR`, `SIOCSIFNETMASK`, `SIOCSIFMTU`,
-//! `SIOCSIFFLAGS`) on an `AF_INET` datagram socket, never by running `ip`.
-//! An interface that already has an IPv4 address is used as it is.
+//! `SIOCSIFFLAGS`) on an `AF_INET` datagram socket, and for IPv6 with
+//! `SIOCSIFADDR` taking a `struct in6_ifreq` on an `AF_INET6` one (ipv6(7)),
+//! never by running `ip`. An interface that already has an address (IPv4,
+//! or IPv6 other than link-local) is used as it is.
 
 use std::ffi::c_char;
 use std::fs::OpenOptions;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
@@ -42,6 +45,19 @@ pub struct TunConfig {
     pub mtu: Option<usize>,
     /// The kernel side's IPv4 address and prefix length.
     pub host: Option<(Ipv4Addr, u8)>,
+    /// The kernel side's IPv6 address and prefix length (at most 128),
+    /// alongside or instead of [`TunConfig::host`]. Setting it turns IPv6
+    /// on for the device if it was off (`disable_ipv6`) and needs an MTU of
+    /// at least 1280 (RFC 8200 §5).
+    ///
+    /// A layer-3 TUN (`IFF_TUN`) has no link-layer addresses, so the kernel
+    /// needs no Neighbour Discovery on it: the device is `IFF_NOARP`, its
+    /// neighbour entries are `NUD_NOARP` (`ndisc_constructor`), and a
+    /// packet for any on-link address (the engine's, inside the prefix)
+    /// goes straight into the device, unsolicited. For the same reason the
+    /// kernel does no Duplicate Address Detection there: the address is
+    /// usable (not `tentative`) as soon as it is added.
+    pub host6: Option<(Ipv6Addr, u8)>,
     /// How many packets the kernel queues for us before it drops
     /// (`txqueuelen`, `SIOCSIFTXQLEN`), set when we configure the device.
     /// The TUN default is 500, which a burst of ACKs from thousands of
@@ -58,7 +74,14 @@ pub struct TunConfig {
 impl TunConfig {
     /// A device named `name`, with the kernel's MTU and no address.
     pub fn new(name: &str) -> TunConfig {
-        TunConfig { name: name.to_string(), mtu: None, host: None, tx_queue_len: Some(4096), vnet_hdr: false }
+        TunConfig {
+            name: name.to_string(),
+            mtu: None,
+            host: None,
+            host6: None,
+            tx_queue_len: Some(4096),
+            vnet_hdr: false,
+        }
     }
 
     /// The `ifr_flags` for `TUNSETIFF`: the one place device features are
@@ -81,8 +104,16 @@ impl TunConfig {
         if let Some((_, prefix)) = self.host {
             prefix_to_netmask(prefix)?;
         }
+        if let Some((_, prefix)) = self.host6
+            && prefix > 128
+        {
+            return Err(invalid(format!("IPv6 prefix length {prefix} is larger than 128")));
+        }
         if let Some(mtu) = self.mtu {
             libc::c_int::try_from(mtu).map_err(|_| invalid(format!("MTU {mtu} is too large")))?;
+            if self.host6.is_some() && mtu < IPV6_MIN_MTU {
+                return Err(invalid(format!("MTU {mtu} is below IPv6's minimum of {IPV6_MIN_MTU}")));
+            }
         }
         if let Some(len) = self.tx_queue_len {
             libc::c_int::try_from(len).map_err(|_| invalid(format!("queue length {len} is too large")))?;
@@ -90,6 +121,10 @@ impl TunConfig {
         Ok(())
     }
 }
+
+/// The smallest MTU of a link that carries IPv6 (RFC 8200 §5); Linux
+/// turns IPv6 off on a device with less.
+pub const IPV6_MIN_MTU: usize = 1280;
 
 /// An open TUN device, non-blocking.
 #[derive(Debug)]
@@ -114,12 +149,14 @@ impl Tun {
     /// to the device `cfg.name` with `TUNSETIFF` (`IFF_TUN | IFF_NO_PI`),
     /// creating it if it does not exist (tuntap.rst §3.2).
     ///
-    /// If the interface already has an IPv4 address it is used as it is
-    /// (only brought up). Otherwise `cfg.host` is set (`SIOCSIFADDR`, then
-    /// `SIOCSIFNETMASK`), then `cfg.mtu` (`SIOCSIFMTU`) and
-    /// `cfg.tx_queue_len` (`SIOCSIFTXQLEN`), and the interface
-    /// is brought up (`SIOCGIFFLAGS`, `SIOCSIFFLAGS |= IFF_UP`). The MTU is
-    /// then read back (`SIOCGIFMTU`).
+    /// If the interface already has an address (IPv4, or IPv6 other than
+    /// link-local) it is used as it is (only brought up). Otherwise
+    /// `cfg.host` is set (`SIOCSIFADDR`, then `SIOCSIFNETMASK`), then
+    /// `cfg.mtu` (`SIOCSIFMTU`), `cfg.tx_queue_len` (`SIOCSIFTXQLEN`) and
+    /// `cfg.host6` (IPv6 enabled, DAD off, `SIOCSIFADDR` with an
+    /// `in6_ifreq`), and the interface is brought up (`SIOCGIFFLAGS`,
+    /// `SIOCSIFFLAGS |= IFF_UP`), whichever addresses were given. The MTU
+    /// is then read back (`SIOCGIFMTU`).
     ///
     /// Errors name the step and the device; lacking privileges is
     /// [`io::ErrorKind::PermissionDenied`]. A device this call created
@@ -142,6 +179,7 @@ impl Tun {
         let first = Self::open_queue(cfg, true)?;
         let mut rest = TunConfig { name: first.name.clone(), vnet_hdr: first.vnet_hdr, ..cfg.clone() };
         rest.host = None;
+        rest.host6 = None;
         let mut all = vec![first];
         for _ in 1..queues {
             let mut tun = Self::open_with(&rest, rest.vnet_hdr, true)?;
@@ -202,7 +240,7 @@ impl Tun {
         let name = ifreq_name(&ifr);
 
         let ctl = Control::new(&name)?;
-        if !ctl.has_ipv4_address()? {
+        if !ctl.has_ipv4_address()? && !has_ipv6_address(&name) {
             if let Some((addr, prefix)) = cfg.host {
                 ctl.set_addr(libc::SIOCSIFADDR, "SIOCSIFADDR", addr)?;
                 ctl.set_addr(libc::SIOCSIFNETMASK, "SIOCSIFNETMASK", prefix_to_netmask(prefix)?)?;
@@ -219,6 +257,16 @@ impl Tun {
                 // `validate` checked that the length fits.
                 ifr.ifr_ifru.ifru_mtu = libc::c_int::try_from(len).unwrap_or(libc::c_int::MAX);
                 ctl.ioctl(libc::SIOCSIFTXQLEN, &format!("SIOCSIFTXQLEN {len}"), &mut ifr)?;
+            }
+            if let Some((addr, prefix)) = cfg.host6 {
+                // After the MTU: the kernel keeps IPv6 off below 1280.
+                let mtu = ctl.mtu()?;
+                if mtu < IPV6_MIN_MTU {
+                    return Err(invalid(format!(
+                        "TUN device `{name}` has MTU {mtu}, below IPv6's minimum of {IPV6_MIN_MTU}"
+                    )));
+                }
+                add_ipv6_address(&name, addr, prefix)?;
             }
         }
         ctl.bring_up()?;
@@ -245,21 +293,21 @@ impl Tun {
         self.mtu
     }
 
-    /// Whether the interface did not exist before [`Tun::open`].
     /// Every packet read or written carries a virtio-net header
     /// ([`super::vnet`]), and the kernel takes and gives super-segments.
     pub fn vnet_hdr(&self) -> bool {
         self.vnet_hdr
     }
 
+    /// Whether the interface did not exist before [`Tun::open`].
     pub fn created(&self) -> bool {
         self.created
     }
 
     /// Reads one packet; [`io::ErrorKind::WouldBlock`] when none is queued.
     /// A packet longer than `buf` is truncated (the rest is lost). The
-    /// kernel also sends IPv6 (the interface gets a link-local address and
-    /// multicast listener reports go out), which callers must skip.
+    /// kernel also sends packets of its own (IPv6 multicast listener
+    /// reports), which callers must skip.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         Ok(nix::unistd::read(&self.fd, buf)?)
     }
@@ -346,6 +394,107 @@ impl<'a> Control<'a> {
         let mtu = unsafe { ifr.ifr_ifru.ifru_mtu };
         usize::try_from(mtu).map_err(|_| step_error(self.name, "SIOCGIFMTU", Errno::ERANGE))
     }
+}
+
+/// Whether `name` has an IPv6 address other than a link-local one, as
+/// `/proc/thread-self/net/if_inet6` lists them (one line an address: the
+/// address in hex, the interface index, the prefix length, the scope, the
+/// flags, the name; link-local scope is `20`). `thread-self`, since
+/// `/proc/self/net` shows the namespace of the process's first thread, not
+/// the caller's. Without IPv6 in the kernel there is no file, and no address.
+fn has_ipv6_address(name: &str) -> bool {
+    std::fs::read_to_string("/proc/thread-self/net/if_inet6")
+        .is_ok_and(|list| lists_ipv6_address(&list, name))
+}
+
+/// Whether an `if_inet6` listing has an address of `name` that is not
+/// link-local.
+fn lists_ipv6_address(list: &str, name: &str) -> bool {
+    const SCOPE_LINK: &str = "20";
+    list.lines().map(|line| line.split_whitespace().collect::<Vec<_>>()).any(|fields| {
+        matches!(fields.as_slice(), [_, _, _, scope, _, dev] if *dev == name && *scope != SCOPE_LINK)
+    })
+}
+
+/// Gives `name` the IPv6 address `addr/prefix` (`SIOCSIFADDR` with a
+/// `struct in6_ifreq` on an `AF_INET6` socket: `addrconf_add_ifaddr`, a
+/// permanent address with a prefix route, as `ip addr add` makes).
+///
+/// First IPv6 is turned on for the device if it is off (a device made
+/// while `conf/default/disable_ipv6` was 1 refuses addresses with
+/// `EACCES`), and Duplicate Address Detection off if it is on.
+///
+/// DAD would hold the address `tentative` (unusable: binding it fails)
+/// until it completes, and on a device without carrier for ever. On a TUN
+/// it does not run, whatever `accept_dad` says: every `IFF_TUN` device is
+/// `IFF_NOARP`, and `addrconf_dad_begin` completes DAD at once for an
+/// `IFF_NOARP` device before it looks at `accept_dad` (besides,
+/// `ipv6_add_dev` sets such a device's `accept_dad` to -1). Both hold, as
+/// checked on Linux 6.18: with the device's `accept_dad` set to 1 the
+/// address came up at once, and stayed `tentative` only after `ip link
+/// set arp on` had cleared `IFF_NOARP` (a persistent device can be changed
+/// so). Writing 0 (only when the setting is above 0) covers that case, as
+/// long as `conf/all/accept_dad` is 0 too, the default (the kernel runs
+/// DAD if either is 1).
+///
+/// An address that is already there (`EEXIST`) is fine.
+fn add_ipv6_address(name: &str, addr: Ipv6Addr, prefix: u8) -> io::Result<()> {
+    if read_ipv6_conf(name, "disable_ipv6")? == Some(1) {
+        write_ipv6_conf(name, "disable_ipv6")?;
+    }
+    if read_ipv6_conf(name, "accept_dad")?.is_some_and(|dad| dad > 0) {
+        write_ipv6_conf(name, "accept_dad")?;
+    }
+    let ifindex = nix::net::if_::if_nametoindex(name).map_err(|e| step_error(name, "if_nametoindex", e))?;
+    let sock = socket(AddressFamily::Inet6, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|e| step_error(name, "socket(AF_INET6, SOCK_DGRAM) for configuration", e))?;
+    let mut req = libc::in6_ifreq {
+        ifr6_addr: libc::in6_addr { s6_addr: addr.octets() },
+        ifr6_prefixlen: u32::from(prefix),
+        // Interface indices are positive `int`s in the kernel.
+        ifr6_ifindex: libc::c_int::try_from(ifindex).unwrap_or(libc::c_int::MAX),
+    };
+    // SAFETY: `sock` is an open AF_INET6 socket for the duration of the call,
+    // and SIOCSIFADDR on it (`addrconf_add_ifaddr`) reads exactly one
+    // `struct in6_ifreq` through its argument, which points to a live,
+    // exclusively borrowed `in6_ifreq` (libc's definition of that struct).
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFADDR, &mut req as *mut libc::in6_ifreq) };
+    match Errno::result(rc) {
+        Ok(_) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(step_error(name, &format!("SIOCSIFADDR {addr}/{prefix}"), e)),
+    }
+}
+
+/// `/proc/sys/net/ipv6/conf/NAME/KEY`: a per-device IPv6 setting, in the
+/// network namespace of the thread that opens it.
+fn ipv6_conf_path(name: &str, key: &str) -> String {
+    format!("/proc/sys/net/ipv6/conf/{name}/{key}")
+}
+
+/// A per-device IPv6 setting; `None` if the kernel has none (IPv6 off for
+/// the whole kernel, or no `/proc`).
+fn read_ipv6_conf(name: &str, key: &str) -> io::Result<Option<i64>> {
+    let path = ipv6_conf_path(name, key);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("configuring TUN device `{name}`: {path} says {text:?}"),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => {
+            Err(io::Error::new(e.kind(), format!("configuring TUN device `{name}`: reading {path}: {e}")))
+        }
+    }
+}
+
+/// Sets a per-device IPv6 setting to 0.
+fn write_ipv6_conf(name: &str, key: &str) -> io::Result<()> {
+    let path = ipv6_conf_path(name, key);
+    std::fs::write(&path, "0").map_err(|e| {
+        io::Error::new(e.kind(), format!("configuring TUN device `{name}`: writing 0 to {path}: {e}"))
+    })
 }
 
 /// A zeroed `ifreq` carrying `name` (validated: shorter than `IFNAMSIZ`).
@@ -453,6 +602,43 @@ mod tests {
         cfg.host = None;
         cfg.mtu = Some(usize::MAX);
         assert_eq!(Tun::open(&cfg).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn bad_ipv6_prefix_and_mtu_are_rejected_before_any_syscall() {
+        assert_eq!(TunConfig::new("tunx").host6, None);
+        let host6 = Some(("fd00:77::1".parse().unwrap(), 64));
+        let mut cfg = TunConfig { host6, ..TunConfig::new("tunx") };
+        assert!(cfg.validate().is_ok());
+        cfg.host6 = Some(("fd00:77::1".parse().unwrap(), 128));
+        assert!(cfg.validate().is_ok());
+        cfg.host6 = Some(("fd00:77::1".parse().unwrap(), 129));
+        let err = Tun::open(&cfg).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("IPv6 prefix length 129"), "{err}");
+        cfg.host6 = host6;
+        cfg.mtu = Some(IPV6_MIN_MTU);
+        assert!(cfg.validate().is_ok());
+        cfg.mtu = Some(IPV6_MIN_MTU - 1);
+        let err = Tun::open(&cfg).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("below IPv6's minimum of 1280"), "{err}");
+        // Without IPv6 a small MTU is the user's business.
+        cfg.host6 = None;
+        assert!(cfg.validate().is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_other_than_link_local_count() {
+        let list = "\
+fe800000000000000000000000000001 03 40 20 80   tun6\n\
+fd000077000000000000000000000001 04 40 00 80 other6\n\
+00000000000000000000000000000001 01 80 10 80       lo\n";
+        assert!(!lists_ipv6_address(list, "tun6"), "link-local only");
+        assert!(lists_ipv6_address(list, "other6"));
+        assert!(lists_ipv6_address(list, "lo"), "host scope");
+        assert!(!lists_ipv6_address(list, "tun"), "whole names only");
+        assert!(!lists_ipv6_address("", "tun6"));
     }
 
     #[test]

@@ -391,7 +391,7 @@ impl<H: Host> Reactor<H> {
             let Some((hdr, body)) = buf.split_at_mut_checked(hdr_len) else { break };
             let Some(t) = stack.poll_transmit(now, body) else { break };
             if let Ok(hdr) = <&mut [u8; VNET_HDR_LEN]>::try_from(hdr) {
-                VnetHdr::for_ipv4(&body[..t.len], t.gso_size).write(hdr);
+                VnetHdr::for_packet(&body[..t.len], t.gso_size).write(hdr);
             }
             self.backend.tx_commit(hdr_len + t.len);
             stats.tx_packets.fetch_add(1, Ordering::Relaxed);

@@ -12,7 +12,7 @@
 
 pub mod apps;
 
-use core::net::{Ipv4Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::collections::VecDeque;
 
 use crate::device::gso;
@@ -69,10 +69,11 @@ impl Network {
     /// Sends everything both engines want to send now.
     pub fn flush(&mut self) {
         for i in 0..2 {
-            let peer = self.hosts[1 - i].config().addr.octets();
+            let peer = self.hosts[1 - i].config();
+            let (peer4, peer6) = (IpAddr::V4(peer.addr), peer.addr6.map(IpAddr::V6));
             while let Some(tx) = self.hosts[i].poll_transmit(self.now, &mut self.buf) {
                 let packet = &self.buf[..tx.len];
-                if packet.get(16..20).is_some_and(|dst| dst != peer) {
+                if destination(packet).is_some_and(|dst| dst != peer4 && Some(dst) != peer6) {
                     self.unroutable += 1;
                     continue;
                 }
@@ -227,12 +228,34 @@ pub struct BulkTransfer {
     pub receiver: Option<apps::BulkReceiver>,
 }
 
-/// A one-line summary of an IPv4/TCP packet, for traces.
+/// Where an IPv4 or IPv6 packet is going, if its header says.
+fn destination(packet: &[u8]) -> Option<IpAddr> {
+    match packet.first()? >> 4 {
+        4 => <[u8; 4]>::try_from(packet.get(16..20)?).ok().map(IpAddr::from),
+        6 => <[u8; 16]>::try_from(packet.get(24..40)?).ok().map(IpAddr::from),
+        _ => None,
+    }
+}
+
+/// The IPv6 address the simulator gives a host whose IPv4 address is
+/// `addr` ([`random_host`]): `fd00::` followed by the IPv4 address.
+pub fn ipv6_for(addr: Ipv4Addr) -> Ipv6Addr {
+    let bits = addr.to_bits();
+    Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, (bits >> 16) as u16, bits as u16)
+}
+
+/// A one-line summary of an IPv4 or IPv6 TCP packet, for traces.
 pub fn describe(packet: &[u8]) -> String {
-    use crate::wire::{RxChecksum, ipv4, tcp};
-    let Ok(ip) = ipv4::parse(packet) else { return format!("<bad ip {} bytes>", packet.len()) };
-    let Ok(seg) = tcp::parse(ip.repr.src, ip.repr.dst, ip.payload, RxChecksum::Trusted) else {
-        return format!("<non-tcp proto {}>", ip.repr.protocol);
+    use crate::wire::{RxChecksum, ipv4, ipv6, tcp};
+    let parsed = match packet.first().map(|b| b >> 4) {
+        Some(6) => ipv6::parse(packet)
+            .map(|ip| (IpAddr::V6(ip.repr.src), IpAddr::V6(ip.repr.dst), ip.repr.next_header, ip.payload)),
+        _ => ipv4::parse(packet)
+            .map(|ip| (IpAddr::V4(ip.repr.src), IpAddr::V4(ip.repr.dst), ip.repr.protocol, ip.payload)),
+    };
+    let Ok((src, dst, protocol, payload)) = parsed else { return format!("<bad ip {} bytes>", packet.len()) };
+    let Ok(seg) = tcp::parse(src, dst, payload, RxChecksum::Trusted) else {
+        return format!("<non-tcp proto {protocol}>");
     };
     let r = &seg.repr;
     format!(
@@ -248,13 +271,15 @@ pub fn describe(packet: &[u8]) -> String {
     )
 }
 
-/// A host for a seeded simulation: patient SYN retries and a random mix of
+/// A host for a seeded simulation, with both an IPv4 address and an IPv6
+/// one ([`ipv6_for`]): patient SYN retries and a random mix of
 /// the negotiable options (timestamps, SACK, window scaling), Nagle,
 /// congestion control and TSO, so that runs over many seeds cover every
 /// combination. Callers add their own settings after it (the random draws
 /// come in this fixed order, so a seed always means the same host).
 pub fn random_host(addr: Ipv4Addr, key_seed: u64, rng: &mut Rng) -> StackConfig {
     let mut c = StackConfig::with_key(addr, IsnKey::from_seed(key_seed));
+    c.addr6 = Some(ipv6_for(addr));
     c.tcp.syn_retries = 15;
     c.tcp.timestamps = rng.chance(0.8);
     c.tcp.sack = rng.chance(0.8);

@@ -3,7 +3,7 @@
 //! §3.6), segments for no socket (§3.10.7.1), and ICMP echo; every reply to
 //! something no connection vouches for is rate-limited.
 
-use core::net::{Ipv4Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::output::Control;
 use super::sockets::{Socket, TcpSocket};
@@ -11,18 +11,25 @@ use super::{Stack, ip};
 use crate::tcp::syncookie::{self, cookie_syn_ack};
 use crate::tcp::{Connection, FourTuple, Reset, Segment, SeqNum, State};
 use crate::time::Instant;
-use crate::wire::{self, RxChecksum, TcpFlags, icmp, ipv4, tcp};
+use crate::wire::{self, IcmpEcho, RxChecksum, TcpFlags, icmp, icmpv6, ipv4, ipv6, tcp};
 
 impl Stack {
-    /// Hands the engine a received IPv4 packet. `rx` says whether the
-    /// device already vouches for the transport checksum. Malformed
-    /// packets are dropped and counted in [`Stack::stats`].
+    /// Hands the engine a received IP packet (IPv4, or IPv6 when the
+    /// interface has an IPv6 address). `rx` says whether the device already
+    /// vouches for the transport checksum. Malformed packets are dropped and
+    /// counted in [`Stack::stats`].
     pub fn handle_packet_with(&mut self, now: Instant, packet: &[u8], rx: RxChecksum) {
         self.stats.rx_packets += 1;
-        if packet.first().is_some_and(|b| b >> 4 != 4) {
-            self.stats.rx_not_ipv4 += 1;
-            return;
+        match packet.first().map(|b| b >> 4) {
+            Some(4) => self.handle_ipv4(now, packet, rx),
+            Some(6) if self.cfg.addr6.is_some() => self.handle_ipv6(now, packet, rx),
+            // An empty packet is malformed; another version is not ours.
+            None => self.stats.rx_malformed += 1,
+            Some(_) => self.stats.rx_unknown_version += 1,
         }
+    }
+
+    fn handle_ipv4(&mut self, now: Instant, packet: &[u8], rx: RxChecksum) {
         let ip = match ipv4::parse(packet) {
             Ok(ip) => ip,
             Err(e) => return self.count_error(e),
@@ -34,22 +41,54 @@ impl Stack {
         }
         match ip.repr.protocol {
             ipv4::PROTO_TCP => match tcp::parse(src, ip.repr.dst, ip.payload, rx) {
-                Ok(seg) => self.handle_tcp(now, src, &seg),
+                Ok(seg) => self.handle_tcp(now, ip.repr.dst.into(), src.into(), &seg),
                 Err(e) => self.count_error(e),
             },
             ipv4::PROTO_ICMP => match icmp::parse_echo_request(ip.payload) {
-                Ok(Some(_)) if !self.icmp.allow(now) => self.stats.icmp_rate_limited += 1,
-                Ok(Some(echo)) => self.queue_control(Control::EchoReply {
-                    to: src,
-                    ident: echo.ident,
-                    seq: echo.seq,
-                    data: echo.data.to_vec(),
-                }),
-                Ok(None) => {}
+                Ok(echo) => self.answer_echo(now, src.into(), echo),
                 Err(e) => self.count_error(e),
             },
             _ => self.stats.rx_unknown_protocol += 1,
         }
+    }
+
+    /// An IPv6 packet (RFC 8200): extension headers walked by
+    /// `wire::ipv6`, then TCP or ICMPv6. Neighbour Discovery is not
+    /// needed on a layer-3 TUN device and is not spoken.
+    fn handle_ipv6(&mut self, now: Instant, packet: &[u8], rx: RxChecksum) {
+        let ip = match ipv6::parse(packet) {
+            Ok(ip) => ip,
+            Err(e) => return self.count_error(e),
+        };
+        let (src, dst) = (ip.repr.src, ip.repr.dst);
+        if Some(dst) != self.cfg.addr6 || !valid_source6(src) || Some(src) == self.cfg.addr6 {
+            self.stats.rx_not_for_us += 1;
+            return;
+        }
+        match ip.repr.next_header {
+            ipv4::PROTO_TCP => match tcp::parse(src, dst, ip.payload, rx) {
+                Ok(seg) => self.handle_tcp(now, dst.into(), src.into(), &seg),
+                Err(e) => self.count_error(e),
+            },
+            ipv6::PROTO_ICMPV6 => match icmpv6::parse_echo_request(src, dst, ip.payload) {
+                Ok(echo) => self.answer_echo(now, src.into(), echo),
+                Err(e) => self.count_error(e),
+            },
+            ipv6::NO_NEXT_HEADER => {}
+            _ => self.stats.rx_unknown_protocol += 1,
+        }
+    }
+
+    /// An echo request gets its reply (RFC 1122 §3.2.2.6, RFC 4443 §4.2),
+    /// within the ICMP rate limit.
+    fn answer_echo(&mut self, now: Instant, from: IpAddr, echo: Option<IcmpEcho<'_>>) {
+        let Some(echo) = echo else { return };
+        if !self.icmp.allow(now) {
+            self.stats.icmp_rate_limited += 1;
+            return;
+        }
+        let data = echo.data.to_vec();
+        self.queue_control(Control::EchoReply { to: from, ident: echo.ident, seq: echo.seq, data });
     }
 
     fn count_error(&mut self, e: wire::Error) {
@@ -63,15 +102,15 @@ impl Stack {
         }
     }
 
-    fn handle_tcp(&mut self, now: Instant, src: Ipv4Addr, wire_seg: &wire::TcpSegment<'_>) {
+    fn handle_tcp(&mut self, now: Instant, dst: IpAddr, src: IpAddr, wire_seg: &wire::TcpSegment<'_>) {
         let repr = &wire_seg.repr;
         if repr.src_port == 0 || repr.dst_port == 0 {
             self.stats.rx_malformed += 1;
             return;
         }
         let tuple = FourTuple {
-            local: SocketAddr::from((self.cfg.addr, repr.dst_port)),
-            remote: SocketAddr::from((src, repr.src_port)),
+            local: SocketAddr::new(dst, repr.dst_port),
+            remote: SocketAddr::new(src, repr.src_port),
         };
         let seg = Segment::from_wire(wire_seg);
         let listener = self.listeners.get(&tuple.local.port()).copied();
@@ -168,7 +207,8 @@ impl Stack {
             if limits.syn_cookies {
                 l.last_overflow = Some(now);
                 let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
-                let syn_ack = cookie_syn_ack(&self.isn, now, tuple, seg, cfg, ip::mss_for_mtu(self.cfg.mtu));
+                let syn_ack =
+                    cookie_syn_ack(&self.isn, now, tuple, seg, cfg, ip::mss_for(self.cfg.mtu, &tuple));
                 self.stats.syn_cookies_sent += 1;
                 self.queue_control(Control::SynAck(syn_ack));
                 return;
@@ -191,7 +231,7 @@ impl Stack {
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
         let Some(l) = self.sockets.listener_mut(listener) else { return };
         let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
-        let conn = Connection::accept(now, tuple, iss, offset, ip::mss_for_mtu(self.cfg.mtu), cfg, seg);
+        let conn = Connection::accept(now, tuple, iss, offset, ip::mss_for(self.cfg.mtu, &tuple), cfg, seg);
         debug_assert_eq!(conn.state(), State::SynReceived);
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
         self.connections.insert(tuple, h.index);
@@ -220,9 +260,15 @@ impl Stack {
         }
         let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
-        let Some(conn) =
-            Connection::from_cookie(&self.isn, now, tuple, seg, offset, ip::mss_for_mtu(self.cfg.mtu), cfg)
-        else {
+        let Some(conn) = Connection::from_cookie(
+            &self.isn,
+            now,
+            tuple,
+            seg,
+            offset,
+            ip::mss_for(self.cfg.mtu, &tuple),
+            cfg,
+        ) else {
             self.stats.syn_cookies_rejected += 1;
             return Cookie::Invalid;
         };
@@ -291,4 +337,11 @@ enum Cookie {
 /// unspecified or loopback source.
 fn valid_source(src: Ipv4Addr) -> bool {
     !(src.is_broadcast() || src.is_multicast() || src.is_unspecified() || src.is_loopback())
+}
+
+/// An IPv6 source a connection may come from: not unspecified, multicast
+/// or loopback (RFC 4291 §2.5.2-2.5.3, §2.7), and not an IPv4-mapped
+/// address (RFC 4291 §2.5.5.2: those name IPv4 nodes, which speak IPv4).
+fn valid_source6(src: Ipv6Addr) -> bool {
+    !(src.is_unspecified() || src.is_multicast() || src.is_loopback() || src.to_ipv4_mapped().is_some())
 }

@@ -30,7 +30,7 @@ mod sockets;
 mod tablehash;
 mod timers;
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::collections::{HashMap, VecDeque};
 
 pub use crate::tcp::Transmit;
@@ -64,9 +64,13 @@ pub struct Offload {
 /// Settings of a [`Stack`].
 #[derive(Debug, Clone)]
 pub struct StackConfig {
-    /// The interface's own address.
+    /// The interface's own IPv4 address.
     pub addr: Ipv4Addr,
-    /// Link MTU (default 1500); the advertised MSS is MTU − 40.
+    /// The interface's own IPv6 address, if it speaks IPv6 (RFC 8200); a
+    /// listener then takes connections on both families.
+    pub addr6: Option<Ipv6Addr>,
+    /// Link MTU (default 1500); the advertised MSS is MTU − 40 for IPv4
+    /// and MTU − 60 for IPv6.
     pub mtu: usize,
     /// Defaults for every new connection.
     pub tcp: TcpConfig,
@@ -122,6 +126,7 @@ impl StackConfig {
     pub fn with_key(addr: Ipv4Addr, isn_key: IsnKey) -> StackConfig {
         StackConfig {
             addr,
+            addr6: None,
             mtu: 1500,
             tcp: TcpConfig::default(),
             isn_key,
@@ -139,8 +144,9 @@ impl StackConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     pub rx_packets: u64,
-    /// Dropped: not IPv4 (a TUN device also carries the kernel's IPv6).
-    pub rx_not_ipv4: u64,
+    /// Dropped: an IP version the interface does not speak (IPv6 without
+    /// an IPv6 address: a TUN device also carries the kernel's own IPv6).
+    pub rx_unknown_version: u64,
     /// Dropped: failed validation (lengths, checksums, options).
     pub rx_malformed: u64,
     /// Of those, checksum failures.
@@ -380,7 +386,7 @@ impl Stack {
         let iss = self.isn.isn(tuple.local, tuple.remote, now);
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
         let cfg = tcp.as_ref().unwrap_or(&self.cfg.tcp);
-        let conn = Connection::connect(tuple, iss, offset, ip::mss_for_mtu(self.cfg.mtu), cfg);
+        let conn = Connection::connect(tuple, iss, offset, ip::mss_for(self.cfg.mtu, &tuple), cfg);
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: None }));
         self.connections.insert(tuple, h.index);
         self.follow_up(h.index);
@@ -392,7 +398,7 @@ impl Stack {
     fn local_ip_for(&self, remote: IpAddr) -> Result<IpAddr, Error> {
         match remote {
             IpAddr::V4(_) => Ok(IpAddr::V4(self.cfg.addr)),
-            IpAddr::V6(_) => Err(Error::AddrNotAvailable),
+            IpAddr::V6(_) => self.cfg.addr6.map(IpAddr::V6).ok_or(Error::AddrNotAvailable),
         }
     }
 

@@ -1,21 +1,23 @@
 //! Everything the stack sends: resets, SYN-cookie SYN-ACKs and ICMP replies
 //! from the control queue first, then connections' segments, round-robin.
 
-use core::net::Ipv4Addr;
+use core::net::IpAddr;
 
 use super::sockets::Socket;
 use super::{Stack, ip};
 use crate::tcp::{Reset, SynAck, Transmit, emit_reset, emit_syn_ack};
 use crate::time::Instant;
 use crate::wire::icmp::{self, IcmpEcho};
+use crate::wire::icmpv6;
 use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::ipv6::{self, Ipv6Repr};
 
 /// A packet the stack itself answers with.
 #[derive(Debug, Clone)]
 pub(super) enum Control {
     Reset(Reset),
     SynAck(SynAck),
-    EchoReply { to: Ipv4Addr, ident: u16, seq: u16, data: Vec<u8> },
+    EchoReply { to: IpAddr, ident: u16, seq: u16, data: Vec<u8> },
 }
 
 impl Stack {
@@ -31,7 +33,6 @@ impl Stack {
     /// least one MTU, or 64 KiB with TSO), or returns `None` when nothing
     /// is due. Call until `None` after every input, timeout or operation.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let room = ip::HEADER_ROOM.min(buf.len());
         while let Some(c) = self.control.pop_front() {
             if let Some(len) = self.emit_control(&c, buf) {
                 self.stats.tx_packets += 1;
@@ -44,8 +45,9 @@ impl Stack {
             let Some(slot) = self.sockets.slot_mut(index) else { continue };
             slot.tx_queued = false;
             let Some(Socket::Tcp(t)) = slot.socket.as_mut() else { continue };
-            let sent = t.conn.poll_transmit(now, &mut buf[room..], limits);
             let tuple = t.conn.tuple();
+            let room = ip::header_room(tuple.remote.ip()).min(buf.len());
+            let sent = t.conn.poll_transmit(now, &mut buf[room..], limits);
             if let Some(tx) = sent {
                 // It may have more: back of the queue, for fairness.
                 slot.tx_queued = true;
@@ -64,24 +66,38 @@ impl Stack {
         match c {
             Control::Reset(rst) => {
                 self.stats.tx_resets += 1;
-                let len = emit_reset(rst, buf.get_mut(ip::HEADER_ROOM..)?)?;
+                let len = emit_reset(rst, buf.get_mut(ip::header_room(rst.tuple.remote.ip())..)?)?;
                 self.net.wrap_tcp(&rst.tuple, buf, len, self.cfg.offload.tx_checksum)
             }
             Control::SynAck(syn_ack) => {
-                let len = emit_syn_ack(syn_ack, buf.get_mut(ip::HEADER_ROOM..)?)?;
+                let len = emit_syn_ack(syn_ack, buf.get_mut(ip::header_room(syn_ack.tuple.remote.ip())..)?)?;
                 self.net.wrap_tcp(&syn_ack.tuple, buf, len, self.cfg.offload.tx_checksum)
             }
             Control::EchoReply { to, ident, seq, data } => {
-                let ip = Ipv4Repr {
-                    src: self.cfg.addr,
-                    dst: *to,
-                    protocol: ipv4::PROTO_ICMP,
-                    ttl: ipv4::DEFAULT_TTL,
-                    payload_len: 0,
-                };
                 let echo = IcmpEcho { ident: *ident, seq: *seq, data };
                 self.stats.icmp_echo_replies += 1;
-                icmp::emit_echo_reply(&ip, &echo, buf).ok()
+                match *to {
+                    IpAddr::V4(dst) => {
+                        let ip = Ipv4Repr {
+                            src: self.cfg.addr,
+                            dst,
+                            protocol: ipv4::PROTO_ICMP,
+                            ttl: ipv4::DEFAULT_TTL,
+                            payload_len: 0,
+                        };
+                        icmp::emit_echo_reply(&ip, &echo, buf).ok()
+                    }
+                    IpAddr::V6(dst) => {
+                        let ip = Ipv6Repr {
+                            src: self.cfg.addr6?,
+                            dst,
+                            next_header: ipv6::PROTO_ICMPV6,
+                            hop_limit: ipv6::DEFAULT_HOP_LIMIT,
+                            payload_len: 0,
+                        };
+                        icmpv6::emit_echo_reply(&ip, &echo, buf).ok()
+                    }
+                }
             }
         }
     }

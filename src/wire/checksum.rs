@@ -1,6 +1,7 @@
-//! The Internet checksum (RFC 1071), used by IPv4, TCP and ICMP.
+//! The Internet checksum (RFC 1071), used by IPv4, TCP, ICMP and ICMPv6,
+//! and the IPv4 and IPv6 pseudo-headers transport checksums cover.
 
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Adds `data` to a running one's-complement sum, as big-endian 16-bit
 /// words. An odd trailing byte is padded with zero, so only the last slice
@@ -68,12 +69,54 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) ->
         + u64::from(length)
 }
 
-/// Recomputes, in place, the IPv4 header checksum (`ip`) and the TCP or
-/// ICMP checksum (`transport`) of a packet, as far as its own length
-/// fields and the slice allow; anything else is left as it is. For code
-/// that rewrites packets: software segmentation, and tests and fuzzers
-/// that forge them.
+/// The running sum of the IPv6 pseudo-header (RFC 8200 §8.1): both
+/// addresses, the upper-layer packet length as 32 bits, and the next-header
+/// value of the upper-layer protocol.
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, length: u32) -> u64 {
+    let words = |a: Ipv6Addr| a.segments().iter().map(|&w| u64::from(w)).sum::<u64>();
+    words(src) + words(dst) + u64::from(length >> 16) + u64::from(length & 0xffff) + u64::from(next_header)
+}
+
+/// The running sum of the pseudo-header for either family: the IPv4 one
+/// (RFC 9293 §3.1; a `length` above 65535 is summed as its two 16-bit
+/// halves) or the IPv6 one (RFC 8200 §8.1).
+///
+/// Mixed families never happen (a packet has one IP header); if they did,
+/// the IPv4 address is mapped (`::ffff:a.b.c.d`) and the IPv6 sum returned,
+/// which no peer would verify, so the packet fails its check rather than
+/// anything panicking.
+pub fn pseudo_header_ip(src: IpAddr, dst: IpAddr, protocol: u8, length: u32) -> u64 {
+    let v6 = |a: IpAddr| match a {
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+        IpAddr::V6(a) => a,
+    };
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            pseudo_header(s, d, protocol, 0) + u64::from(length >> 16) + u64::from(length & 0xffff)
+        }
+        (s, d) => pseudo_header_v6(v6(s), v6(d), protocol, length),
+    }
+}
+
+/// Recomputes, in place, the checksums of a packet as far as its own length
+/// fields and the slice allow; anything else is left as it is. For code that
+/// rewrites packets: software segmentation, and tests and fuzzers that forge
+/// them.
+///
+/// For IPv4 (version 4), `ip` asks for the header checksum and `transport`
+/// for the TCP or ICMP checksum. For IPv6 (version 6), which has no header
+/// checksum, `transport` asks for the TCP or ICMPv6 checksum of a packet
+/// whose extension headers [`super::ipv6::parse`] accepts. Other versions
+/// are left alone.
 pub fn rewrite(packet: &mut [u8], ip: bool, transport: bool) {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => rewrite_v4(packet, ip, transport),
+        Some(6) if transport => rewrite_v6(packet),
+        _ => {}
+    }
+}
+
+fn rewrite_v4(packet: &mut [u8], ip: bool, transport: bool) {
     let Some(&first) = packet.first() else { return };
     let header_len = usize::from(first & 0xf) * 4;
     if header_len < 20 || packet.len() < header_len {
@@ -101,6 +144,24 @@ pub fn rewrite(packet: &mut [u8], ip: bool, transport: bool) {
         let c = checksum(&packet[..header_len]);
         packet[10..12].copy_from_slice(&c.to_be_bytes());
     }
+}
+
+fn rewrite_v6(packet: &mut [u8]) {
+    let Ok(parsed) = super::ipv6::parse(packet) else { return };
+    let repr = parsed.repr;
+    // The payload is a suffix of the bytes the payload length covers.
+    let end = super::ipv6::HEADER_LEN + usize::from(u16::from_be_bytes([packet[4], packet[5]]));
+    let Some(start) = end.checked_sub(repr.payload_len) else { return };
+    let Some(body) = packet.get_mut(start..end) else { return };
+    let field = match repr.next_header {
+        super::ipv4::PROTO_TCP if body.len() >= super::tcp::HEADER_LEN => 16,
+        super::ipv6::PROTO_ICMPV6 if body.len() >= 8 => 2,
+        _ => return,
+    };
+    body[field..field + 2].fill(0);
+    let Ok(len) = u32::try_from(body.len()) else { return };
+    let c = !fold(add_bytes(pseudo_header_v6(repr.src, repr.dst, repr.next_header, len), body));
+    body[field..field + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -142,6 +203,37 @@ mod tests {
     #[test]
     fn odd_length_pads_with_zero() {
         assert_eq!(fold(add_bytes(0, &[0x12, 0x34, 0x56])), 0x1234 + 0x5600);
+    }
+
+    #[test]
+    fn pseudo_header_v6_is_the_rfc_8200_layout() {
+        let src: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let dst: Ipv6Addr = "fe80::1234:5678:9abc:def0".parse().unwrap();
+        for length in [0u32, 20, 65535, 0x0001_0000, u32::MAX] {
+            let mut bytes = Vec::new();
+            bytes.extend_from_slice(&src.octets());
+            bytes.extend_from_slice(&dst.octets());
+            bytes.extend_from_slice(&length.to_be_bytes());
+            bytes.extend_from_slice(&[0, 0, 0, 6]);
+            let want = fold(reference(0, &bytes));
+            assert_eq!(fold(pseudo_header_v6(src, dst, 6, length)), want, "{length}");
+            assert_eq!(fold(pseudo_header_ip(src.into(), dst.into(), 6, length)), want);
+        }
+    }
+
+    #[test]
+    fn pseudo_header_ip_picks_the_family() {
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(192, 168, 1, 200));
+        for length in [0u16, 1, 40, 65535] {
+            let v4 = pseudo_header(a, b, 6, length);
+            assert_eq!(pseudo_header_ip(a.into(), b.into(), 6, u32::from(length)), v4);
+        }
+        // Mixed families: the mapped IPv6 sum, and no panic.
+        let c: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let mixed = pseudo_header_ip(a.into(), c.into(), 6, 40);
+        assert_eq!(mixed, pseudo_header_v6(a.to_ipv6_mapped(), c, 6, 40));
+        let mixed = pseudo_header_ip(c.into(), a.into(), 58, u32::MAX);
+        assert_eq!(mixed, pseudo_header_v6(c, a.to_ipv6_mapped(), 58, u32::MAX));
     }
 
     #[test]

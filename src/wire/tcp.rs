@@ -1,7 +1,8 @@
 //! TCP headers and options (RFC 9293 §3.1, RFC 7323, RFC 2018), parsed
-//! through `etherparse::TcpHeaderSlice` with our own option walk.
+//! through `etherparse::TcpHeaderSlice` with our own option walk, over IPv4
+//! or IPv6 (RFC 8200 §8.1 for the checksum).
 
-use core::net::Ipv4Addr;
+use core::net::IpAddr;
 
 use bitflags::bitflags;
 use etherparse::TcpHeaderSlice;
@@ -186,10 +187,18 @@ pub struct TcpSegment<'a> {
     pub payload: &'a [u8],
 }
 
-/// Parses and validates a TCP segment carried in an IPv4 packet from `src`
-/// to `dst`: data offset, every option's length, and (unless the device
-/// vouches for it) the checksum over the pseudo-header.
-pub fn parse(src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8], rx: RxChecksum) -> Result<TcpSegment<'_>, Error> {
+/// Parses and validates a TCP segment carried in an IP packet from `src` to
+/// `dst` (both IPv4 or both IPv6): data offset, every option's length, and
+/// (unless the device vouches for it) the checksum over the IPv4 (RFC 9293
+/// §3.1) or IPv6 (RFC 8200 §8.1) pseudo-header. A segment longer than 65535
+/// bytes fits in neither family's packet (we take no jumbograms, RFC 2675)
+/// and is [`Error::Truncated`].
+pub fn parse(
+    src: impl Into<IpAddr>,
+    dst: impl Into<IpAddr>,
+    segment: &[u8],
+    rx: RxChecksum,
+) -> Result<TcpSegment<'_>, Error> {
     use etherparse::err::tcp::HeaderSliceError;
     let header = TcpHeaderSlice::from_slice(segment).map_err(|e| match e {
         HeaderSliceError::Len(_) if segment.len() >= HEADER_LEN => Error::BadDataOffset,
@@ -198,7 +207,8 @@ pub fn parse(src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8], rx: RxChecksum) -> Re
     })?;
     let length = u16::try_from(segment.len()).map_err(|_| Error::Truncated)?;
     if rx == RxChecksum::Verify {
-        let sum = checksum::add_bytes(checksum::pseudo_header(src, dst, PROTO_TCP, length), segment);
+        let pseudo = checksum::pseudo_header_ip(src.into(), dst.into(), PROTO_TCP, u32::from(length));
+        let sum = checksum::add_bytes(pseudo, segment);
         if checksum::fold(sum) != 0xffff {
             return Err(Error::BadChecksum);
         }

@@ -1,7 +1,8 @@
 //! Example-based tests of `wire`: round trips and hand-built packets checked
 //! against an independent checksum, and validation of every length and
 //! offset. The TCP option walk and ICMP echo are in `tests/options_icmp.rs`,
-//! property tests in `tests/prop.rs`.
+//! IPv6, TCP over IPv6 and ICMPv6 echo in `tests/v6.rs`, ICMP errors in
+//! `tests/icmp_errors.rs`, property tests in `tests/prop.rs`.
 
 use core::net::Ipv4Addr;
 
@@ -10,8 +11,11 @@ use super::ipv4::{self, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
 use super::tcp::{self, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use super::{Error, RxChecksum, TxChecksum};
 
+mod icmp_errors;
 mod options_icmp;
 mod prop;
+mod prop6;
+mod v6;
 
 const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

@@ -14,6 +14,7 @@ mod util;
 mod bulk;
 mod close;
 mod errors;
+mod ipv6;
 mod lossy;
 mod many;
 mod multiqueue;

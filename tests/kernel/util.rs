@@ -7,7 +7,7 @@
 //! long a test may wait before it is declared hung.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -57,6 +57,26 @@ pub fn config(tun: &str, net: u8) -> Config {
     let mut cfg = Config::new(t, stack_addr(net));
     // CI runs the suite again with `TRUST_OFFLOAD=0` and other backends.
     cfg.apply_env().expect("TRUST_* variables");
+    cfg
+}
+
+/// The kernel's IPv6 address on the TUN in test network `net`:
+/// `fd00:net::1`.
+pub fn host6_addr(net: u8) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, u16::from(net), 0, 0, 0, 0, 0, 1)
+}
+
+/// The stack's IPv6 address in test network `net`: `fd00:net::2`.
+pub fn stack6_addr(net: u8) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, u16::from(net), 0, 0, 0, 0, 0, 2)
+}
+
+/// [`config`] with IPv6 as well: `fd00:net::1/64` on the kernel side, the
+/// stack at `fd00:net::2`.
+pub fn config_dual(tun: &str, net: u8) -> Config {
+    let mut cfg = config(tun, net);
+    cfg.tun.host6 = Some((host6_addr(net), 64));
+    cfg.addr6 = Some(stack6_addr(net));
     cfg
 }
 

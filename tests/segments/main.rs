@@ -14,6 +14,7 @@ mod delack;
 mod fuzz_found;
 mod handshake;
 mod hostile;
+mod ipv6;
 mod isn;
 mod keepalive;
 mod lending;

@@ -79,14 +79,47 @@ fn replay_is_deterministic() {
     }
 }
 
-/// Every scenario kind is exercised by the seed range, under both light
-/// and heavy loss.
+/// Every scenario kind is exercised by the seed range over both IPv4 and
+/// IPv6.
 #[test]
-fn seeds_cover_every_scenario() {
+fn seeds_cover_every_scenario_on_both_families() {
     let mut seen = std::collections::HashSet::new();
     for seed in 0..seed_count() {
         let mut rng = Rng::new(seed);
-        seen.insert(format!("{:?}", std::mem::discriminant(&Scenario::pick(&mut rng))));
+        let kind = format!("{:?}", std::mem::discriminant(&Scenario::pick(&mut rng)));
+        seen.insert((kind, scenarios::uses_ipv6(seed)));
     }
-    assert_eq!(seen.len(), Scenario::KINDS);
+    assert_eq!(seen.len(), 2 * Scenario::KINDS);
+}
+
+/// An IPv6 run really moves IPv6 packets: host 0 connects to host 1's
+/// IPv6 address, and every packet the links carry is IPv6.
+#[test]
+fn ipv6_runs_move_ipv6_packets() {
+    use std::net::{IpAddr, SocketAddr};
+    use trust::sim::Network;
+    use trust::time::Instant;
+
+    let mut rng = Rng::new(7);
+    let hosts = [0, 1].map(|i| trust::sim::random_host(scenarios::ADDRS[i], i as u64, &mut rng));
+    let mut net = Network::new(hosts, [LinkConfig::default(), LinkConfig::default()], 7);
+    net.capture = Some(Default::default());
+    let listener = net.hosts[1].listen(80, 8).expect("listen");
+    let server = SocketAddr::new(IpAddr::V6(trust::sim::ipv6_for(scenarios::ADDRS[1])), 80);
+    let client = net.hosts[0].connect(net.now, server).expect("connect over IPv6");
+    let mut accepted = None;
+    let done = net.run(Instant::from_millis(60_000), |net| {
+        if accepted.is_none() {
+            accepted = net.hosts[1].accept(listener).ok();
+        }
+        accepted.is_some()
+    });
+    assert!(done, "no IPv6 connection within a minute of virtual time");
+    let tuple = net.hosts[1].addresses(accepted.unwrap()).expect("addresses");
+    assert_eq!(tuple.local, server);
+    assert!(tuple.remote.is_ipv6());
+    assert_eq!(net.hosts[0].addresses(client).expect("addresses").remote, server);
+    let captured = net.capture.take().unwrap_or_default();
+    assert!(captured.len() >= 3, "the handshake: {} packets", captured.len());
+    assert!(captured.iter().all(|(_, p)| p[0] >> 4 == 6), "every packet is IPv6");
 }

@@ -1,7 +1,7 @@
 //! The scenarios: transfers and close paths between host 0 (which
 //! connects) and host 1 (which listens).
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use trust::Error;
@@ -12,7 +12,7 @@ use trust::stack::{SocketHandle, StackConfig};
 use trust::tcp::{Shutdown, State};
 use trust::time::Instant;
 
-const ADDRS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)];
+pub const ADDRS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)];
 const PORT: u16 = 80;
 /// Virtual time after which a run counts as stalled.
 const LIMIT: Instant = Instant::from_millis(8 * 3600 * 1000);
@@ -84,15 +84,19 @@ impl Scenario {
         if let Scenario::ZeroWindow { rcvbuf, .. } = self {
             hosts[1].tcp.recv_buffer = *rcvbuf;
         }
+        let server = server_addr(seed);
         if trace {
-            println!("scenario {self:?}\nlinks {links:#?}\nhosts {:#?}", [&hosts[0].tcp, &hosts[1].tcp]);
+            println!(
+                "scenario {self:?} to {server}\nlinks {links:#?}\nhosts {:#?}",
+                [&hosts[0].tcp, &hosts[1].tcp]
+            );
         }
         let mut net = Network::new(hosts, links, seed);
         if trace {
             net.trace = Some(Vec::new());
         }
         let flows = self.flows(&mut rng);
-        let result = drive(&mut net, flows);
+        let result = drive(&mut net, flows, server);
         if let Some(lines) = net.trace.take() {
             let skip = lines.len().saturating_sub(400);
             for l in &lines[skip..] {
@@ -134,6 +138,18 @@ impl Scenario {
             }
         }
     }
+}
+
+/// Whether seed `seed` runs over IPv6 (odd seeds) or IPv4: every host
+/// has both addresses, and host 1's listener takes either.
+pub fn uses_ipv6(seed: u64) -> bool {
+    seed % 2 == 1
+}
+
+/// Host 1's address for seed `seed`, of the family it runs over.
+fn server_addr(seed: u64) -> SocketAddr {
+    let ip = if uses_ipv6(seed) { IpAddr::V6(trust::sim::ipv6_for(ADDRS[1])) } else { IpAddr::V4(ADDRS[1]) };
+    SocketAddr::new(ip, PORT)
 }
 
 /// Per-host settings: the sim's short TIME-WAIT, patient retries, and a
@@ -206,12 +222,10 @@ fn bit(s: State) -> u32 {
 }
 
 /// Runs the flows to completion and checks them; returns bytes moved.
-fn drive(net: &mut Network, mut flows: Vec<Flow>) -> Result<u64, String> {
+fn drive(net: &mut Network, mut flows: Vec<Flow>, server: SocketAddr) -> Result<u64, String> {
     let listener = net.hosts[1].listen(PORT, 1024).map_err(|e| format!("listen: {e}"))?;
     for (k, f) in flows.iter_mut().enumerate() {
-        let h = net.hosts[0]
-            .connect(net.now, SocketAddrV4::new(ADDRS[1], PORT))
-            .map_err(|e| format!("connect: {e}"))?;
+        let h = net.hosts[0].connect(net.now, server).map_err(|e| format!("connect: {e}"))?;
         f.attach(0, h, k as u64);
     }
     // Accepted connections are matched to flows by host 0's port.

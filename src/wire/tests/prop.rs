@@ -1,14 +1,16 @@
 //! Property tests of `wire`: arbitrary headers round-trip, and arbitrary or
 //! mutated bytes never panic the parsers nor yield a payload outside the
-//! input.
+//! input. Every parser runs on every input here, the IPv6 and ICMP-error
+//! ones through `tests/prop6.rs`, which adds IPv6-shaped inputs.
 
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr};
 
 use proptest::prelude::*;
 use proptest::sample::Index;
 
 use super::{naive_sum, pseudo};
 use crate::wire::icmp;
+use crate::wire::icmp_error::parse_icmpv4_error;
 use crate::wire::ipv4::{self, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
 use crate::wire::tcp::{self, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use crate::wire::{Error, RxChecksum, TxChecksum};
@@ -63,14 +65,14 @@ fn blocks_that_fit(o: &TcpOptions) -> usize {
     o.sack.len().min((40 - used - 4) / 8)
 }
 
-fn within(outer: &[u8], inner: &[u8]) -> bool {
+pub(super) fn within(outer: &[u8], inner: &[u8]) -> bool {
     let (o, i) = (outer.as_ptr_range(), inner.as_ptr_range());
     o.start <= i.start && i.end <= o.end
 }
 
 /// Runs every parser on `bytes` the way the stack would, and on the raw
 /// bytes directly; checks that what comes back lies within the input.
-fn parse_everything(bytes: &[u8]) {
+pub(super) fn parse_everything(bytes: &[u8]) {
     if let Ok(ip) = ipv4::parse(bytes) {
         assert!(within(bytes, ip.payload));
         assert_eq!(ip.payload.len(), ip.repr.payload_len);
@@ -88,9 +90,10 @@ fn parse_everything(bytes: &[u8]) {
     if let Ok(o) = tcp::parse_options(bytes) {
         assert!(o.sack.len() <= SackBlocks::MAX);
     }
+    super::prop6::parse_everything_v6(bytes);
 }
 
-fn check_tcp(src: Ipv4Addr, dst: Ipv4Addr, seg: &[u8]) {
+pub(super) fn check_tcp(src: impl Into<IpAddr> + Copy, dst: impl Into<IpAddr> + Copy, seg: &[u8]) {
     let verified = tcp::parse(src, dst, seg, RxChecksum::Verify);
     let trusted = tcp::parse(src, dst, seg, RxChecksum::Trusted);
     if let Ok(s) = &trusted {
@@ -115,6 +118,15 @@ fn check_icmp(msg: &[u8]) {
     if let Ok(Some(e)) = icmp::parse_echo_request(msg) {
         assert!(within(msg, e.data));
         assert_eq!(e.data.len() + 8, msg.len());
+    }
+    let echo = icmp::parse_echo_request(msg);
+    match parse_icmpv4_error(msg) {
+        Ok(Some(err)) => {
+            assert_eq!(echo, Ok(None));
+            super::prop6::check_icmp_error(msg, &err);
+        }
+        Ok(None) => assert!(echo.is_ok()),
+        Err(e) => assert_eq!(echo, Err(e)),
     }
 }
 
