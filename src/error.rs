@@ -26,6 +26,11 @@ pub enum Error {
     InvalidHandle,
     /// An argument is out of range.
     InvalidInput,
+    /// ICMP says the destination host cannot be reached (RFC 1122
+    /// §4.2.3.9; a soft error unless the connection is still opening).
+    HostUnreachable,
+    /// ICMP says the destination network cannot be reached.
+    NetworkUnreachable,
 }
 
 impl Error {
@@ -41,6 +46,8 @@ impl Error {
             Error::AddrInUse => io::ErrorKind::AddrInUse,
             Error::AddrNotAvailable => io::ErrorKind::AddrNotAvailable,
             Error::InvalidHandle | Error::InvalidInput => io::ErrorKind::InvalidInput,
+            Error::HostUnreachable => io::ErrorKind::HostUnreachable,
+            Error::NetworkUnreachable => io::ErrorKind::NetworkUnreachable,
         }
     }
 }
@@ -58,6 +65,8 @@ impl core::fmt::Display for Error {
             Error::AddrNotAvailable => "address not available",
             Error::InvalidHandle => "invalid socket handle",
             Error::InvalidInput => "invalid argument",
+            Error::HostUnreachable => "host unreachable",
+            Error::NetworkUnreachable => "network unreachable",
         };
         f.write_str(text)
     }

@@ -138,9 +138,18 @@ impl TcpStream {
         Ok(())
     }
 
-    /// The error that ended the connection, if any, without consuming it.
+    /// The error that ended the connection, if any (without consuming
+    /// it); otherwise the soft error an ICMP message last reported (RFC
+    /// 1122 §4.2.3.9: host or network unreachable, time exceeded), which is
+    /// cleared by being taken.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.now(|core, h| Ok(core.stack.connection(h)?.error().map(io::Error::from)))
+        self.sock.now(|core, h| {
+            let error = match core.stack.connection(h)?.error() {
+                Some(e) => Some(e),
+                None => core.stack.take_soft_error(h)?,
+            };
+            Ok(error.map(io::Error::from))
+        })
     }
 
     /// Reads without a copy: lends the received bytes to `f` where they

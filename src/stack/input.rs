@@ -11,7 +11,7 @@ use super::{Stack, ip};
 use crate::tcp::syncookie::{self, cookie_syn_ack};
 use crate::tcp::{Connection, FourTuple, Reset, Segment, SeqNum, State};
 use crate::time::Instant;
-use crate::wire::{self, IcmpEcho, RxChecksum, TcpFlags, icmp, icmpv6, ipv4, ipv6, tcp};
+use crate::wire::{self, IcmpEcho, RxChecksum, TcpFlags, icmp, icmp_error, icmpv6, ipv4, ipv6, tcp};
 
 impl Stack {
     /// Hands the engine a received IP packet (IPv4, or IPv6 when the
@@ -44,8 +44,12 @@ impl Stack {
                 Ok(seg) => self.handle_tcp(now, ip.repr.dst.into(), src.into(), &seg),
                 Err(e) => self.count_error(e),
             },
-            ipv4::PROTO_ICMP => match icmp::parse_echo_request(ip.payload) {
-                Ok(echo) => self.answer_echo(now, src.into(), echo),
+            ipv4::PROTO_ICMP => match icmp_error::parse_icmpv4_error(ip.payload) {
+                Ok(Some(err)) => self.handle_icmp_error(now, &err),
+                Ok(None) => match icmp::parse_echo_request(ip.payload) {
+                    Ok(echo) => self.answer_echo(now, src.into(), echo),
+                    Err(e) => self.count_error(e),
+                },
                 Err(e) => self.count_error(e),
             },
             _ => self.stats.rx_unknown_protocol += 1,
@@ -70,8 +74,12 @@ impl Stack {
                 Ok(seg) => self.handle_tcp(now, dst.into(), src.into(), &seg),
                 Err(e) => self.count_error(e),
             },
-            ipv6::PROTO_ICMPV6 => match icmpv6::parse_echo_request(src, dst, ip.payload) {
-                Ok(echo) => self.answer_echo(now, src.into(), echo),
+            ipv6::PROTO_ICMPV6 => match icmp_error::parse_icmpv6_error(src, dst, ip.payload) {
+                Ok(Some(err)) => self.handle_icmp_error(now, &err),
+                Ok(None) => match icmpv6::parse_echo_request(src, dst, ip.payload) {
+                    Ok(echo) => self.answer_echo(now, src.into(), echo),
+                    Err(e) => self.count_error(e),
+                },
                 Err(e) => self.count_error(e),
             },
             ipv6::NO_NEXT_HEADER => {}
@@ -231,8 +239,12 @@ impl Stack {
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
         let Some(l) = self.sockets.listener_mut(listener) else { return };
         let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
-        let conn = Connection::accept(now, tuple, iss, offset, ip::mss_for(self.cfg.mtu, &tuple), cfg, seg);
+        let mut conn =
+            Connection::accept(now, tuple, iss, offset, ip::mss_for(self.cfg.mtu, &tuple), cfg, seg);
         debug_assert_eq!(conn.state(), State::SynReceived);
+        if let Some(s) = self.pmtu.signal_for(&tuple, now) {
+            conn.handle_path_signal(s);
+        }
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
         self.connections.insert(tuple, h.index);
         if let Some(l) = self.sockets.listener_mut(listener) {
@@ -260,7 +272,7 @@ impl Stack {
         }
         let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
-        let Some(conn) = Connection::from_cookie(
+        let Some(mut conn) = Connection::from_cookie(
             &self.isn,
             now,
             tuple,
@@ -280,6 +292,9 @@ impl Stack {
         if table_full {
             self.stats.syn_dropped += 1;
             return Cookie::Valid;
+        }
+        if let Some(s) = self.pmtu.signal_for(&tuple, now) {
+            conn.handle_path_signal(s);
         }
         let pressure = self.memory_pressure();
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));

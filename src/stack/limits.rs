@@ -45,6 +45,12 @@ pub struct Limits {
     /// cannot count the budget down to learn about other connections
     /// (CVE-2016-5696). Default 1000 (Linux: `tcp_challenge_ack_limit`).
     pub challenge_acks: u32,
+    /// Destinations whose path MTU an ICMP "packet too big" lowered,
+    /// remembered for [`PMTU_EXPIRY`](crate::stack::PMTU_EXPIRY) so that
+    /// new connections start at the right size. Beyond it, the entry
+    /// closest to expiry is replaced. Default 4096 (Linux keeps these as
+    /// route exceptions, bounded per bucket).
+    pub pmtu_entries: usize,
 }
 
 /// Thresholds on the bytes of buffer storage all connections hold
@@ -80,6 +86,7 @@ impl Default for Limits {
             resets: RateLimit { per_second: 1000, burst: 100 },
             icmp: RateLimit { per_second: 1000, burst: 50 },
             challenge_acks: 1000,
+            pmtu_entries: 4096,
         }
     }
 }

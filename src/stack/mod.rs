@@ -18,12 +18,14 @@
 //! port), never a scan. IPv4 fragments are dropped and counted, not
 //! reassembled. ICMP echo requests are answered.
 
+mod icmp;
 mod input;
 mod ip;
 mod lifecycle;
 mod limits;
 mod listener;
 mod output;
+mod pmtu;
 mod ports;
 mod ratelimit;
 mod sockets;
@@ -41,6 +43,8 @@ pub use tablehash::{TableHash, TableHasher};
 use self::ip::NetworkLayer;
 use self::listener::Listener;
 use self::output::Control;
+use self::pmtu::PmtuCache;
+pub use self::pmtu::{MIN_MTU_V4, MIN_MTU_V6, PMTU_EXPIRY};
 use self::ports::EphemeralPorts;
 use self::ratelimit::{ChallengeBudget, TokenBucket};
 use self::sockets::{Socket, SocketSet, TcpSocket, readiness_of};
@@ -151,7 +155,7 @@ pub struct Stats {
     pub rx_malformed: u64,
     /// Of those, checksum failures.
     pub rx_bad_checksum: u64,
-    /// Dropped: IPv4 fragments.
+    /// Dropped: IP fragments.
     pub rx_fragments: u64,
     /// Dropped: not addressed to us, or from an invalid source.
     pub rx_not_for_us: u64,
@@ -182,6 +186,14 @@ pub struct Stats {
     pub icmp_echo_replies: u64,
     /// Echo replies not sent: over the ICMP rate limit.
     pub icmp_rate_limited: u64,
+    /// ICMP errors (unreachable, packet too big, time exceeded, parameter
+    /// problem) received.
+    pub icmp_errors: u64,
+    /// Of those, ignored: quoting no connection of ours, a sequence number
+    /// not in flight (RFC 5927 §4.1), or a path MTU not below the link's.
+    pub icmp_errors_ignored: u64,
+    /// Path MTUs lowered by a "packet too big" (RFC 1191, RFC 8201).
+    pub pmtu_lowered: u64,
     pub tx_packets: u64,
     pub tx_resets: u64,
     /// Resets to segments that matched no socket not sent: over the reset
@@ -223,6 +235,7 @@ pub struct Stack {
     /// entries that left TIME-WAIT are skipped.
     time_wait_order: VecDeque<(u32, u32)>,
     net: NetworkLayer,
+    pmtu: PmtuCache,
 }
 
 impl Stack {
@@ -253,6 +266,7 @@ impl Stack {
             challenges: ChallengeBudget::new(cfg.limits.challenge_acks, challenge_seed),
             time_wait_order: VecDeque::new(),
             net: NetworkLayer::default(),
+            pmtu: PmtuCache::default(),
             cfg,
         }
     }
@@ -386,7 +400,10 @@ impl Stack {
         let iss = self.isn.isn(tuple.local, tuple.remote, now);
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
         let cfg = tcp.as_ref().unwrap_or(&self.cfg.tcp);
-        let conn = Connection::connect(tuple, iss, offset, ip::mss_for(self.cfg.mtu, &tuple), cfg);
+        let mut conn = Connection::connect(tuple, iss, offset, ip::mss_for(self.cfg.mtu, &tuple), cfg);
+        if let Some(s) = self.pmtu.signal_for(&tuple, now) {
+            conn.handle_path_signal(s);
+        }
         let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: None }));
         self.connections.insert(tuple, h.index);
         self.follow_up(h.index);
@@ -460,6 +477,18 @@ impl Stack {
     /// Reads received data; see [`Connection::recv`].
     pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
         self.with_conn(h, |c| c.recv(buf))
+    }
+
+    /// The soft error an ICMP message last reported for `h` (RFC 1122
+    /// §4.2.3.9), taken: `None` the second time.
+    pub fn take_soft_error(&mut self, h: SocketHandle) -> Result<Option<Error>, Error> {
+        self.with_conn(h, |c| Ok(c.take_soft_error()))
+    }
+
+    /// Destinations whose lowered path MTU is remembered (what
+    /// [`Limits::pmtu_entries`] bounds).
+    pub fn pmtu_entries(&self) -> usize {
+        self.pmtu.len()
     }
 
     /// Lends received data to `f` without copying it; see

@@ -48,6 +48,9 @@ pub(super) struct Sender {
     pub fin_queued: bool,
     /// Sender maximum segment size: payload bytes before TCP options.
     pub smss: u32,
+    /// The largest segment the path carries, from ICMP "packet too big"
+    /// (RFC 1191, RFC 8201; [`super::path`]): `smss` never exceeds it.
+    pub path_mss: u32,
     /// Segment being timed for an RTT sample without timestamps (Karn).
     pub timed: Option<(SeqNum, Instant)>,
     pub recovery: Recovery,
@@ -208,6 +211,8 @@ pub struct Connection {
     /// Both SYNs carried the window scale option (RFC 7323 §2.2).
     pub(super) window_scaling: bool,
     pub(super) error: Option<PendingError>,
+    /// The last soft error an ICMP message reported (RFC 1122 §4.2.3.9).
+    pub(super) soft_error: Option<Error>,
     pub(super) replies: ReplyLimiter,
     /// The application closed its handle; the connection finishes alone.
     pub(super) orphaned: bool,
@@ -243,6 +248,7 @@ impl Connection {
                 buf_seq: iss.add(1),
                 fin_queued: false,
                 smss: DEFAULT_MSS.min(mss),
+                path_mss: u32::MAX,
                 timed: None,
                 recovery: Recovery::new(iss),
                 sacked: Scoreboard::default(),
@@ -275,6 +281,7 @@ impl Connection {
             sack: false,
             window_scaling: false,
             error: None,
+            soft_error: None,
             replies: ReplyLimiter::default(),
             orphaned: false,
             passive: false,
@@ -323,7 +330,7 @@ impl Connection {
         self.rcv.last_ack_sent = self.rcv.nxt;
         self.rcv.adv_edge = self.rcv.nxt;
         let peer_mss = opts.mss.map_or(DEFAULT_MSS, u32::from).max(64);
-        self.snd.smss = peer_mss.min(self.rcv.mss);
+        self.snd.smss = peer_mss.min(self.rcv.mss).min(self.snd.path_mss);
         if let (Some(shift), true) = (opts.window_scale, self.cfg.window_scaling) {
             self.window_scaling = true;
             self.snd.wscale = WindowScale::new(shift);
@@ -666,8 +673,14 @@ impl Connection {
         self.rcv.buf.release_storage();
     }
 
-    /// Ends the connection with an error for the application.
+    /// Ends the connection with an error for the application. A timeout
+    /// after a soft error reports the soft error (RFC 1122 §4.2.3.9: the
+    /// unreachable destination is why nothing came back).
     pub(super) fn fail(&mut self, error: Error) {
+        let error = match (error, self.soft_error) {
+            (Error::TimedOut, Some(soft)) => soft,
+            (e, _) => e,
+        };
         if self.error.is_none() {
             self.error = Some(PendingError { error, reported: false });
         }

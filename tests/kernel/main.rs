@@ -18,6 +18,7 @@ mod ipv6;
 mod lossy;
 mod many;
 mod multiqueue;
+mod pmtu;
 mod poll;
 mod smoke;
 mod synflood;

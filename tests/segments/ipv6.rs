@@ -178,3 +178,71 @@ fn an_ipv6_connect_sends_an_ipv6_syn_from_our_address() {
     assert_eq!(t.local, SocketAddr::new(IpAddr::V6(OURS), tcp.src_port));
     assert_eq!(t.remote, remote);
 }
+
+/// An established IPv6 connection (us at port 80, the peer at 40000) with
+/// 4320 bytes in flight in three segments of 1440; returns the packets.
+fn established_with_data(s: &mut Stack) -> Vec<Vec<u8>> {
+    let l = s.listen(80, 8).unwrap();
+    s.handle_packet(Instant::ZERO, &packet(None, &[], 6, &syn()));
+    let (_, synack) = the_segment(&output(s, Instant::ZERO));
+    let ack = TcpRepr {
+        src_port: 40000,
+        dst_port: 80,
+        seq: 1001,
+        ack: synack.seq.wrapping_add(1),
+        flags: TcpFlags::ACK,
+        window: 65535,
+        urgent: 0,
+        options: TcpOptions::default(),
+    };
+    let mut seg = vec![0u8; 64];
+    let n = tcp::emit_segment(&ack, [&[], &[]], &mut seg).unwrap();
+    seg.truncate(n);
+    tcp::fill_checksum(&mut seg, checksum::pseudo_header_v6(PEER, OURS, 6, n as u32), wire::TxChecksum::Full);
+    s.handle_packet(Instant::from_millis(1), &packet(None, &[], 6, &seg));
+    let c = s.accept(l).expect("accepted");
+    assert_eq!(s.send(c, &[7u8; 4320]).unwrap(), 4320);
+    let out = output(s, Instant::from_millis(2));
+    assert_eq!(out.len(), 3);
+    out
+}
+
+/// Payload sizes of the TCP segments in `out`.
+fn sizes(out: &[Vec<u8>]) -> Vec<usize> {
+    out.iter()
+        .map(|p| {
+            let ip = ipv6::parse(p).unwrap();
+            tcp::parse(ip.repr.src, ip.repr.dst, ip.payload, RxChecksum::Verify).unwrap().payload.len()
+        })
+        .collect()
+}
+
+/// A Packet Too Big from a router about `quoted` (one of our packets).
+fn packet_too_big(mtu: u32, quoted: &[u8]) -> Vec<u8> {
+    let router = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0xfe);
+    let ip = ipv6::Ipv6Repr { src: router, dst: OURS, next_header: 58, hop_limit: 64, payload_len: 0 };
+    let mut buf = vec![0u8; 1500];
+    let kind = wire::icmp_error::IcmpErrorKind::PacketTooBig { mtu };
+    let n =
+        wire::icmp_error::emit_icmpv6_error(kind, &ip, &quoted[..quoted.len().min(1232)], &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn packet_too_big_resegments_ipv6_at_the_mtu_less_60_never_below_1280() {
+    let mut s = stack(true);
+    let sent = established_with_data(&mut s);
+    assert_eq!(sizes(&sent), [1440, 1440, 1440]);
+    // At or above the link's MTU: nothing to learn.
+    s.handle_packet(Instant::from_millis(3), &packet_too_big(1500, &sent[0]));
+    assert!(output(&mut s, Instant::from_millis(3)).is_empty());
+    // 1000 is below IPv6's minimum: taken as 1280, so 1220-byte segments,
+    // sent at once.
+    s.handle_packet(Instant::from_millis(4), &packet_too_big(1000, &sent[0]));
+    let again = sizes(&output(&mut s, Instant::from_millis(4)));
+    assert_eq!(again, [1220, 1220, 1220, 660]);
+    let st = s.stats();
+    assert_eq!((st.icmp_errors, st.icmp_errors_ignored, st.pmtu_lowered), (2, 1, 1));
+    assert_eq!(s.pmtu_entries(), 1);
+}

@@ -21,6 +21,7 @@ mod lending;
 mod listener;
 mod nagle;
 mod options;
+mod pmtu;
 mod ratelimit;
 mod reassembly;
 mod reset;
