@@ -17,7 +17,7 @@
 //! ```text
 //! cargo run --release --example latency -- [--size BYTES] [--count N]
 //!     [--connections N] [--rate MSGS_PER_SEC] [--runs N] [--spin MICROS]
-//!     [--pin any|same|split] [--out DIR] [--markdown FILE] [--quick]
+//!     [--pin any|same|split] [--ipv6] [--out DIR] [--markdown FILE] [--quick]
 //! ```
 
 #[path = "support/echo.rs"]
@@ -32,7 +32,7 @@ mod netns;
 mod plot;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -67,6 +67,8 @@ FLAGS:
     --pin PLACEMENT       any: let the scheduler place threads (default);
                           same: servers and clients all on CPU 0;
                           split: servers on CPU 1, clients on CPU 0
+    --ipv6                measure both stacks over IPv6 (trust's TUN and the
+                          kernel's veth get IPv6 addresses; default IPv4)
     --markdown FILE       also append the table to FILE, as Markdown
     --quick               one run of 2000 round trips (a smoke run)
     --trust-only          leave kernel TCP out (to profile trust alone)
@@ -91,6 +93,8 @@ struct Opts {
     pin: Placement,
     /// Leave kernel TCP out (for profiling trust alone).
     trust_only: bool,
+    /// Both stacks over IPv6.
+    ipv6: bool,
 }
 
 /// Where the server and client threads run.
@@ -136,6 +140,7 @@ fn parse() -> Result<Option<Opts>, String> {
         runs: 5,
         pin: Placement::Any,
         trust_only: false,
+        ipv6: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -164,6 +169,7 @@ fn parse() -> Result<Option<Opts>, String> {
                 o.runs = 1;
             }
             "--trust-only" => o.trust_only = true,
+            "--ipv6" => o.ipv6 = true,
             "--bench" => {} // under `cargo bench`
             other => return Err(format!("unknown flag {other}")),
         }
@@ -245,6 +251,9 @@ fn drive(addr: SocketAddr, o: &Opts) -> Histogram<u64> {
     all
 }
 
+/// trust's IPv6 address in its namespace (`--ipv6`).
+const TRUST6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x103, 0, 0, 0, 0, 0, 2);
+
 fn trust_run(o: &Opts, spin: Duration) -> Histogram<u64> {
     let ns = netns::Netns::new("lat");
     remember(&ns);
@@ -255,13 +264,16 @@ fn trust_run(o: &Opts, spin: Duration) -> Histogram<u64> {
         pin.pin(true);
         let mut tun = TunConfig::new("lat0");
         tun.host = Some((Ipv4Addr::new(10, 103, 0, 1), 24));
+        tun.host6 = Some((Ipv6Addr::new(0xfd00, 0x103, 0, 0, 0, 0, 0, 1), 64));
         let mut cfg = Config::new(tun, Ipv4Addr::new(10, 103, 0, 2));
+        cfg.addr6 = Some(TRUST6);
         cfg.reactor.spin = spin;
         let iface = Interface::open_embedded(cfg)?;
         echo::serve(&iface, 7, Some(&flag))
     });
     let opts = o.clone();
-    let hist = ns.run(move || drive(SocketAddr::from(([10, 103, 0, 2], 7)), &opts));
+    let addr = if o.ipv6 { SocketAddr::from((TRUST6, 7)) } else { SocketAddr::from(([10, 103, 0, 2], 7)) };
+    let hist = ns.run(move || drive(addr, &opts));
     stop.store(true, Ordering::Relaxed);
     server.join().expect("trust echo server").expect("trust echo server");
     hist
@@ -271,7 +283,7 @@ fn kernel_run(o: &Opts) -> Histogram<u64> {
     let path = netns::LossyPath::new("latk", "10.104.0.1/24", 0);
     remember(&path.tun_ns);
     remember(&path.peer_ns);
-    let peer = path.peer_addr();
+    let peer = if o.ipv6 { IpAddr::V6(path.add_ipv6()) } else { IpAddr::V4(path.peer_addr()) };
     let listener = path.peer_ns.run(move || std::net::TcpListener::bind((peer, 7)).expect("bind"));
     let pin = o.pin;
     std::thread::spawn(move || {
@@ -354,12 +366,13 @@ fn main() -> std::process::ExitCode {
         None => "closed loop".into(),
     };
     println!(
-        "echo latency: {} connection(s) x {} round trips of {} bytes, {mode}, kernel TCP clients, {} run(s), {}",
+        "echo latency: {} connection(s) x {} round trips of {} bytes, {mode}, kernel TCP clients, {} run(s), {}, {}",
         o.connections,
         o.count,
         o.size,
         o.runs,
-        o.pin.name()
+        o.pin.name(),
+        if o.ipv6 { "IPv6" } else { "IPv4" }
     );
     // The servers: trust sleeping when idle, trust in its latency mode,
     // kernel TCP. They take turns, so drifts in the machine's load hit all.

@@ -5,7 +5,7 @@
 //! `SourceFd`) or tokio (`AsyncFd::new(poll)`).
 //!
 //! ```text
-//! poll_loop --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--seconds S]
+//! poll_loop --tun NAME --addr IPV4 [--host IPV4/PREFIX] [--addr6 IPV6 --host6 IPV6/PREFIX] --port N [--seconds S]
 //! ```
 //!
 //! It serves echo on the port (many connections, one thread) and prints a
@@ -32,13 +32,17 @@ const HELP: &str = "\
 poll_loop: an application-owned epoll loop serving trust sockets
 
 USAGE:
-    poll_loop --tun NAME --addr IPV4 [--host IPV4/PREFIX] --port N [--seconds S]
+    poll_loop --tun NAME --addr IPV4 [--host IPV4/PREFIX] [--addr6 IPV6 --host6 IPV6/PREFIX]
+              --port N [--seconds S]
 
 FLAGS:
     --tun NAME            TUN device (used as it is if it already has an
                           address; otherwise created and configured)
     --addr IPV4           the stack's own IPv4 address
     --host IPV4/PREFIX    the kernel side's address on the TUN
+    --addr6 IPV6          also speak IPv6, with this address (both families
+                          are served)
+    --host6 IPV6/PREFIX   the kernel side's IPv6 address on the TUN
     --port N              TCP port to serve echo on
     --seconds S           stop after S seconds (default: run until interrupted)
     -h, --help            print this help";

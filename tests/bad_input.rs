@@ -18,10 +18,13 @@ const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 fn network(seed: u64) -> Network {
-    let hosts = [
-        StackConfig::with_key(A, IsnKey::from_seed(seed)),
-        StackConfig::with_key(B, IsnKey::from_seed(!seed)),
-    ];
+    // Both speak IPv6 too: a damaged version nibble of 6 reaches the IPv6
+    // parser.
+    let hosts = [(A, seed), (B, !seed)].map(|(addr, key)| {
+        let mut c = StackConfig::with_key(addr, IsnKey::from_seed(key));
+        c.addr6 = Some(trust::sim::ipv6_for(addr));
+        c
+    });
     let link = LinkConfig { loss: 0.01, ..LinkConfig::ideal(Duration::from_millis(2)) };
     let mut net = Network::new(hosts, [link.clone(), link], seed);
     net.capture = Some(Default::default());

@@ -26,8 +26,13 @@ const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 fuzz_target!(|data: &[u8]| {
-    let hosts =
-        [StackConfig::with_key(A, IsnKey::from_seed(1)), StackConfig::with_key(B, IsnKey::from_seed(2))];
+    // Both hosts speak IPv6 too, so IPv6 input reaches the deeper parsers
+    // (extension headers, ICMPv6 errors and echo, TCP over IPv6).
+    let hosts = [(A, 1), (B, 2)].map(|(addr, seed)| {
+        let mut c = StackConfig::with_key(addr, IsnKey::from_seed(seed));
+        c.addr6 = Some(trust::sim::ipv6_for(addr));
+        c
+    });
     let link = LinkConfig::ideal(Duration::from_millis(1));
     let mut net = Network::new(hosts, [link.clone(), link], 3);
     let l = net.hosts[1].listen(80, 8).expect("listen");
@@ -52,6 +57,9 @@ fuzz_target!(|data: &[u8]| {
         if control & 1 != 0 {
             retarget(&mut packet, port);
         }
+        if control & 32 != 0 {
+            packet = in_ipv6(&packet, if control & 8 != 0 { A } else { B });
+        }
         rewrite(&mut packet, control & 2 != 0, control & 4 != 0);
         if control & 16 != 0 {
             let until = net.now + Duration::from_millis(100);
@@ -70,6 +78,22 @@ fuzz_target!(|data: &[u8]| {
     let ok = t.finished && rx.error.is_none() && rx.received == 10_000 && rx.hash == t.sender.hash;
     assert!(ok, "fresh connection failed after fuzzing");
 });
+
+/// `payload` behind an IPv6 header to host `to`'s IPv6 address from the
+/// other host's, its first byte taken as the next header (TCP, ICMPv6, an
+/// extension header or anything else); checksums are fixed later.
+fn in_ipv6(payload: &[u8], to: Ipv4Addr) -> Vec<u8> {
+    let from = if to == A { B } else { A };
+    let next = payload.first().copied().unwrap_or(6);
+    let body = payload.get(1..).unwrap_or(&[]);
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&(body.len().min(65535) as u16).to_be_bytes());
+    p.extend_from_slice(&[next, 64]);
+    p.extend_from_slice(&trust::sim::ipv6_for(from).octets());
+    p.extend_from_slice(&trust::sim::ipv6_for(to).octets());
+    p.extend_from_slice(body);
+    p
+}
 
 /// Points an IPv4/TCP packet at the live connection (A:port <-> B:80).
 fn retarget(p: &mut [u8], port: u16) {

@@ -16,7 +16,7 @@
 //! work: a test that cannot build its network fails, it never skips.
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -189,6 +189,23 @@ impl LossyPath {
     /// The kernel peer's address, `10.78.k.2`.
     pub fn peer_addr(&self) -> Ipv4Addr {
         Ipv4Addr::new(10, 78, self.subnet, 2)
+    }
+
+    /// Gives the veth link IPv6 as well: `fd00:78:k::1/64` on the TUN
+    /// side, `fd00:78:k::2/64` on the peer's (no duplicate address
+    /// detection), IPv6 forwarding in the TUN namespace, and the peer's
+    /// default route through it. Returns the peer's IPv6 address.
+    pub fn add_ipv6(&self) -> Ipv6Addr {
+        let k = self.subnet;
+        let (t, p) = (&self.tun_ns, &self.peer_ns);
+        t.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
+        for (ns, dev) in [(t, VETH_TUN), (p, VETH_PEER)] {
+            ns.exec(&["sysctl", "-q", "-w", &format!("net.ipv6.conf.{dev}.disable_ipv6=0")]);
+        }
+        t.exec(&["ip", "-6", "addr", "add", &format!("fd00:78:{k:x}::1/64"), "dev", VETH_TUN, "nodad"]);
+        p.exec(&["ip", "-6", "addr", "add", &format!("fd00:78:{k:x}::2/64"), "dev", VETH_PEER, "nodad"]);
+        p.exec(&["ip", "-6", "route", "add", "default", "via", &format!("fd00:78:{k:x}::1")]);
+        Ipv6Addr::new(0xfd00, 0x78, u16::from(k), 0, 0, 0, 0, 2)
     }
 
     /// The kernel-side TUN address and prefix given to [`LossyPath::new`].

@@ -14,7 +14,7 @@ use std::sync::{Arc, mpsc};
 
 use std::time::Duration;
 
-use crate::common::netns::{LossyPath, VETH_PEER, VETH_TUN};
+use crate::common::netns::{LossyPath, VETH_TUN};
 use crate::util::*;
 
 const LIMIT: Duration = Duration::from_secs(300);
@@ -22,21 +22,13 @@ const LEN: u64 = 16 * MIB;
 const NARROW_MTU: &str = "1280";
 
 /// A path whose second hop carries at most 1280 bytes towards the peer
-/// (only small ACKs come back over it), with IPv6 set up
-/// beside IPv4: the TUN's kernel side `fd00:77:N::1/64` (trust at `::2`),
-/// the narrow link `fd00:78:N::/64`, the peer at `fd00:78:N::2`.
-fn narrow_path(tag: &str, tun_host: &str, n: u16) -> (LossyPath, Ipv6Addr) {
+/// (only small ACKs come back over it), with IPv6 beside IPv4
+/// ([`LossyPath::add_ipv6`]). Returns the peer's IPv6 address too.
+fn narrow_path(tag: &str, tun_host: &str) -> (LossyPath, Ipv6Addr) {
     let path = LossyPath::new(tag, tun_host, 0);
-    let (t, p) = (&path.tun_ns, &path.peer_ns);
-    t.exec(&["ip", "link", "set", "dev", VETH_TUN, "mtu", NARROW_MTU]);
-    t.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
-    for (ns, dev) in [(t, VETH_TUN), (p, VETH_PEER)] {
-        ns.exec(&["sysctl", "-q", "-w", &format!("net.ipv6.conf.{dev}.disable_ipv6=0")]);
-    }
-    t.exec(&["ip", "-6", "addr", "add", &format!("fd00:78:{n:x}::1/64"), "dev", VETH_TUN, "nodad"]);
-    p.exec(&["ip", "-6", "addr", "add", &format!("fd00:78:{n:x}::2/64"), "dev", VETH_PEER, "nodad"]);
-    p.exec(&["ip", "-6", "route", "add", "default", "via", &format!("fd00:78:{n:x}::1")]);
-    (path, Ipv6Addr::new(0xfd00, 0x78, n, 0, 0, 0, 0, 2))
+    path.tun_ns.exec(&["ip", "link", "set", "dev", VETH_TUN, "mtu", NARROW_MTU]);
+    let peer6 = path.add_ipv6();
+    (path, peer6)
 }
 
 /// trust in the TUN namespace sends to a kernel sink behind the narrow
@@ -71,7 +63,7 @@ fn trust_client_through_the_narrow_link(path: &LossyPath, cfg: trust::api::Confi
 
 #[test]
 fn ipv4_transfers_shrink_to_the_path_mtu() {
-    let (path, _) = narrow_path("pmtu4", "10.116.0.1/24", 1);
+    let (path, _) = narrow_path("pmtu4", "10.116.0.1/24");
     let (host, prefix) = path.tun_host();
     let mut cfg = config("tk34", 116);
     cfg.tun.host = Some((host, prefix));
@@ -81,7 +73,7 @@ fn ipv4_transfers_shrink_to_the_path_mtu() {
 
 #[test]
 fn ipv6_transfers_shrink_to_the_path_mtu() {
-    let (path, peer6) = narrow_path("pmtu6", "10.117.0.1/24", 2);
+    let (path, peer6) = narrow_path("pmtu6", "10.117.0.1/24");
     let (host, prefix) = path.tun_host();
     let mut cfg = config("tk35", 117);
     cfg.tun.host = Some((host, prefix));
