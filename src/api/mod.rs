@@ -52,7 +52,8 @@ pub struct Config {
     /// The TUN device: its name, and the kernel side's address and MTU if
     /// it has to be configured.
     pub tun: TunConfig,
-    /// The stack's own IPv4 address (on the TUN's subnet).
+    /// The stack's own IPv4 address (on the TUN's subnet); `0.0.0.0` for
+    /// an interface that speaks IPv6 only ([`Config::ipv6_only`]).
     pub addr: Ipv4Addr,
     /// The stack's own IPv6 address (on the subnet of the TUN's
     /// `host6`), if it speaks IPv6: listeners then take connections on
@@ -78,6 +79,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// An interface that speaks IPv6 only, at `addr6` (the TUN's
+    /// `host6` gives the kernel side its address): [`Config::addr`] is
+    /// `0.0.0.0`, IPv4 packets are dropped and counted, and connecting to
+    /// an IPv4 address says `AddrNotAvailable`.
+    pub fn ipv6_only(tun: TunConfig, addr6: Ipv6Addr) -> Config {
+        Config { addr6: Some(addr6), ..Config::new(tun, Ipv4Addr::UNSPECIFIED) }
+    }
+
     /// Defaults for the device `tun` and the stack address `addr`.
     pub fn new(tun: TunConfig, addr: Ipv4Addr) -> Config {
         Config {
@@ -378,7 +387,7 @@ impl Interface {
         }
     }
 
-    /// The stack's own IPv4 address.
+    /// The stack's own IPv4 address (`0.0.0.0` when it speaks IPv6 only).
     pub fn addr(&self) -> Ipv4Addr {
         self.inner.addr
     }

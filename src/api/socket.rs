@@ -108,20 +108,24 @@ impl Drop for OwnedSocket {
     }
 }
 
-/// The first address of `addr` of a family the interface speaks (IPv4
-/// always, IPv6 when `ipv6`).
-pub(crate) fn first_reachable(addr: impl std::net::ToSocketAddrs, ipv6: bool) -> io::Result<SocketAddr> {
-    let mut any = false;
+/// The first address of `addr` of a family the interface has an address
+/// of (`ipv4`, `ipv6`).
+pub(crate) fn first_reachable(
+    addr: impl std::net::ToSocketAddrs,
+    (ipv4, ipv6): (bool, bool),
+) -> io::Result<SocketAddr> {
+    let mut others = None;
     for a in addr.to_socket_addrs()? {
-        any = true;
-        if a.is_ipv4() || ipv6 {
+        if (a.is_ipv4() && ipv4) || (a.is_ipv6() && ipv6) {
             return Ok(a);
         }
+        others = Some(if a.is_ipv4() { "IPv4" } else { "IPv6" });
     }
-    Err(if any {
-        io::Error::new(io::ErrorKind::AddrNotAvailable, "the interface has no IPv6 address")
-    } else {
-        io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")
+    Err(match others {
+        Some(family) => {
+            io::Error::new(io::ErrorKind::AddrNotAvailable, format!("the interface has no {family} address"))
+        }
+        None => io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses"),
     })
 }
 

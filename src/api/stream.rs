@@ -53,7 +53,7 @@ impl TcpStream {
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
         let inner = iface.inner();
-        let remote = first_reachable(addr, inner.addr6.is_some())?;
+        let remote = first_reachable(addr, (!inner.addr.is_unspecified(), inner.addr6.is_some()))?;
         let sock = {
             let mut core = inner.lock();
             let now = crate::reactor::clock::now();

@@ -270,6 +270,9 @@ impl Tun {
             }
         }
         ctl.bring_up()?;
+        if let Some((addr, _)) = cfg.host6 {
+            wait_ipv6_usable(&name, addr)?;
+        }
         let mtu = ctl.mtu()?;
         if vnet_hdr {
             // SAFETY: TUNSETOFFLOAD takes its flags by value (no pointer),
@@ -405,6 +408,46 @@ impl<'a> Control<'a> {
 fn has_ipv6_address(name: &str) -> bool {
     std::fs::read_to_string("/proc/thread-self/net/if_inet6")
         .is_ok_and(|list| lists_ipv6_address(&list, name))
+}
+
+/// How long [`wait_ipv6_usable`] waits.
+const IPV6_READY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits until the kernel may use `addr` on `name`. The kernel finishes an
+/// address's (skipped) duplicate address detection from a work queue once
+/// the device is up: until then the address is `tentative`, and a client
+/// that connects at once sends from an address that cannot receive the
+/// answer (seen under load in CI). Returns at once for an address the
+/// listing does not show as ours (a persistent device used as it is).
+fn wait_ipv6_usable(name: &str, addr: Ipv6Addr) -> io::Result<()> {
+    let until = std::time::Instant::now() + IPV6_READY_WAIT;
+    loop {
+        let list = std::fs::read_to_string("/proc/thread-self/net/if_inet6").unwrap_or_default();
+        match ipv6_address_flags(&list, name, addr) {
+            Some(flags) if flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) != 0 => {}
+            _ => return Ok(()),
+        }
+        if std::time::Instant::now() >= until {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("TUN device `{name}`: IPv6 address {addr} still tentative after {IPV6_READY_WAIT:?}"),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// `IFA_F_TENTATIVE` and `IFA_F_DADFAILED` (`linux/if_addr.h`).
+const IFA_F_TENTATIVE: u32 = 0x40;
+const IFA_F_DADFAILED: u32 = 0x08;
+
+/// The flags an `if_inet6` listing gives `addr` on `name`, if it lists it.
+fn ipv6_address_flags(list: &str, name: &str, addr: Ipv6Addr) -> Option<u32> {
+    let hex: String = addr.octets().iter().map(|b| format!("{b:02x}")).collect();
+    list.lines().find_map(|line| match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+        [a, _, _, _, flags, dev] if *dev == name && *a == hex => u32::from_str_radix(flags, 16).ok(),
+        _ => None,
+    })
 }
 
 /// Whether an `if_inet6` listing has an address of `name` that is not
@@ -639,6 +682,18 @@ fd000077000000000000000000000001 04 40 00 80 other6\n\
         assert!(lists_ipv6_address(list, "lo"), "host scope");
         assert!(!lists_ipv6_address(list, "tun"), "whole names only");
         assert!(!lists_ipv6_address("", "tun6"));
+    }
+
+    #[test]
+    fn an_address_flags_come_from_its_own_line() {
+        let list = "\
+fd000077000000000000000000000001 04 40 00 c0   tun6\n\
+fd000077000000000000000000000002 04 40 00 80   tun6\n";
+        let a1: Ipv6Addr = "fd00:77::1".parse().unwrap();
+        let a2: Ipv6Addr = "fd00:77::2".parse().unwrap();
+        assert_eq!(ipv6_address_flags(list, "tun6", a1), Some(0xc0), "tentative");
+        assert_eq!(ipv6_address_flags(list, "tun6", a2), Some(0x80), "usable");
+        assert_eq!(ipv6_address_flags(list, "tun", a1), None);
     }
 
     #[test]

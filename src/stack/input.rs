@@ -14,14 +14,14 @@ use crate::time::Instant;
 use crate::wire::{self, IcmpEcho, RxChecksum, TcpFlags, icmp, icmp_error, icmpv6, ipv4, ipv6, tcp};
 
 impl Stack {
-    /// Hands the engine a received IP packet (IPv4, or IPv6 when the
-    /// interface has an IPv6 address). `rx` says whether the device already
+    /// Hands the engine a received IP packet, of a family the interface
+    /// has an address of. `rx` says whether the device already
     /// vouches for the transport checksum. Malformed packets are dropped and
     /// counted in [`Stack::stats`].
     pub fn handle_packet_with(&mut self, now: Instant, packet: &[u8], rx: RxChecksum) {
         self.stats.rx_packets += 1;
         match packet.first().map(|b| b >> 4) {
-            Some(4) => self.handle_ipv4(now, packet, rx),
+            Some(4) if !self.cfg.addr.is_unspecified() => self.handle_ipv4(now, packet, rx),
             Some(6) if self.cfg.addr6.is_some() => self.handle_ipv6(now, packet, rx),
             // An empty packet is malformed; another version is not ours.
             None => self.stats.rx_malformed += 1,

@@ -68,7 +68,8 @@ pub struct Offload {
 /// Settings of a [`Stack`].
 #[derive(Debug, Clone)]
 pub struct StackConfig {
-    /// The interface's own IPv4 address.
+    /// The interface's own IPv4 address; `0.0.0.0` for an interface that
+    /// speaks IPv6 only ([`StackConfig::addr6`]).
     pub addr: Ipv4Addr,
     /// The interface's own IPv6 address, if it speaks IPv6 (RFC 8200); a
     /// listener then takes connections on both families.
@@ -414,6 +415,7 @@ impl Stack {
     /// interface has none.
     fn local_ip_for(&self, remote: IpAddr) -> Result<IpAddr, Error> {
         match remote {
+            IpAddr::V4(_) if self.cfg.addr.is_unspecified() => Err(Error::AddrNotAvailable),
             IpAddr::V4(_) => Ok(IpAddr::V4(self.cfg.addr)),
             IpAddr::V6(_) => self.cfg.addr6.map(IpAddr::V6).ok_or(Error::AddrNotAvailable),
         }
@@ -568,14 +570,24 @@ impl Stack {
         })
     }
 
-    /// Local and remote addresses of a connection; for a listener, the
-    /// local address and an unspecified remote.
+    /// Local and remote addresses of a connection; for a listener (which
+    /// takes connections on every family the interface speaks), the IPv4
+    /// address, or the IPv6 one on an IPv6-only interface, and an
+    /// unspecified remote.
     pub fn addresses(&self, h: SocketHandle) -> Result<FourTuple, Error> {
         Ok(match self.held(h)? {
-            Socket::Listener(l) => FourTuple {
-                local: SocketAddr::from((self.cfg.addr, l.port)),
-                remote: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            },
+            Socket::Listener(l) => {
+                let ip = match self.cfg.addr6 {
+                    Some(a6) if self.cfg.addr.is_unspecified() => IpAddr::V6(a6),
+                    _ => IpAddr::V4(self.cfg.addr),
+                };
+                let unspecified = if ip.is_ipv6() {
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                };
+                FourTuple { local: SocketAddr::new(ip, l.port), remote: SocketAddr::new(unspecified, 0) }
+            }
             Socket::Tcp(t) => t.conn.tuple(),
         })
     }

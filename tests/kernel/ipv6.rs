@@ -81,3 +81,23 @@ fn an_interface_without_ipv6_refuses_ipv6_destinations() {
         assert_eq!(err.kind(), std::io::ErrorKind::AddrNotAvailable, "{err}");
     });
 }
+
+#[test]
+fn an_ipv6_only_interface_serves_ipv6_and_refuses_ipv4() {
+    let ns = Netns::new("ipv6only");
+    run_in(&ns, LIMIT, "IPv6 only", || {
+        let mut tun = trust::device::tun::TunConfig::new("tk36");
+        tun.host6 = Some((host6_addr(136), 64));
+        let mut cfg = trust::api::Config::ipv6_only(tun, stack6_addr(136));
+        cfg.apply_env().expect("TRUST_* variables");
+        let iface = open(cfg);
+        let listener = TcpListener::bind(&iface, 7).unwrap();
+        assert_eq!(listener.local_addr().unwrap(), SocketAddr::new(stack6_addr(136).into(), 7));
+        let server = trust_echo_server(listener, 1);
+        let c = Arc::new(kernel_connect(SocketAddr::new(stack6_addr(136).into(), 7)));
+        echo_roundtrip(c, 36, 4 * MIB, "kernel client to an IPv6-only interface");
+        assert_eq!(join_within(server, LIMIT, "trust echo server"), 4 * MIB);
+        let err = trust::api::TcpStream::connect(&iface, "10.136.0.1:7").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrNotAvailable, "{err}");
+    });
+}

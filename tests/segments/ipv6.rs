@@ -246,3 +246,24 @@ fn packet_too_big_resegments_ipv6_at_the_mtu_less_60_never_below_1280() {
     assert_eq!((st.icmp_errors, st.icmp_errors_ignored, st.pmtu_lowered), (2, 1, 1));
     assert_eq!(s.pmtu_entries(), 1);
 }
+
+#[test]
+fn an_ipv6_only_stack_drops_ipv4_and_cannot_reach_it() {
+    let mut c = StackConfig::with_key(Ipv4Addr::UNSPECIFIED, IsnKey::from_seed(6));
+    c.addr6 = Some(OURS);
+    let mut s = Stack::new(c);
+    let l = s.listen(80, 8).unwrap();
+    assert_eq!(s.addresses(l).unwrap().local, SocketAddr::new(IpAddr::V6(OURS), 80));
+    // An IPv4 SYN to 0.0.0.0 (or anywhere): not a family this stack speaks.
+    let mut v4 = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 0, 0, 0, 0];
+    v4.extend_from_slice(&syn()[..20]);
+    s.handle_packet(Instant::ZERO, &v4);
+    assert!(output(&mut s, Instant::ZERO).is_empty());
+    assert_eq!(s.stats().rx_unknown_version, 1);
+    let v4_peer = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 80));
+    assert_eq!(s.connect(Instant::ZERO, v4_peer), Err(trust::Error::AddrNotAvailable));
+    // IPv6 works.
+    s.handle_packet(Instant::ZERO, &packet(None, &[], 6, &syn()));
+    let (_, tcp) = the_segment(&output(&mut s, Instant::ZERO));
+    assert_eq!(tcp.flags, TcpFlags::SYN | TcpFlags::ACK);
+}
