@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use trust::api::Interface;
 
-const HELP: &str = "\
+const HELP: &str = concat!(
+    "\
 echo_server: a TCP echo server on the trust user-space stack
 
 USAGE:
@@ -33,18 +34,9 @@ USAGE:
                 --port N [--threaded] [--no-offload] [--spin MICROS]
 
 FLAGS:
-    --tun NAME            TUN device to use. If it exists and already has an
-                          address it is used as it is; otherwise it is created
-                          (or attached) and configured with --host.
-    --addr IPV4           the stack's own IPv4 address (on the TUN's subnet)
-    --host IPV4/PREFIX    the kernel side's address on the TUN, e.g. 10.0.0.1/24
-                          (needed when the device has no address yet)
-    --addr6 IPV6          also speak IPv6, with this address (on --host6's
-                          subnet): the server then listens on both families
-    --host6 IPV6/PREFIX   the kernel side's IPv6 address on the TUN, e.g.
-                          fd00::1/64 (added without duplicate address
-                          detection, so it works at once)
-    --port N              TCP port to serve echo on
+",
+    device_flags_help!(),
+    "    --port N              TCP port to serve echo on
     --no-offload          do not use the TUN offloads (on by default: a
                           virtio-net header, 64 KB TCP super-segments both
                           ways, checksums left to the kernel, so a capture on
@@ -59,7 +51,9 @@ FLAGS:
     -h, --help            print this help
 
 Every byte received is sent back; when a client closes its side, the server
-finishes sending and closes its own. Runs until interrupted (Ctrl-C).";
+finishes sending and closes its own. Runs until interrupted (Ctrl-C or
+SIGTERM), then closes every connection before the device goes away."
+);
 
 struct Args {
     serve: cli::Serve,
@@ -80,7 +74,10 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--threaded" => threaded = true,
             "--offload" => offload = Some(true),
             "--no-offload" => offload = Some(false),
-            "--spin" => spin = Duration::from_micros(value()?.parse().map_err(|e| format!("--spin: {e}"))?),
+            "--spin" => {
+                spin =
+                    Duration::from_micros(cli::parse_value("--spin", &value()?, "microseconds, such as 50")?)
+            }
             other if flags.take(other, value)? => {}
             other => return Err(format!("unknown flag {other}")),
         }
@@ -89,6 +86,7 @@ fn parse_args() -> Result<Option<Args>, String> {
 }
 
 fn serve(args: Args) -> io::Result<()> {
+    let stop = cli::stop_on_signals();
     let cli::Serve { mut cfg, addr, port } = args.serve;
     cfg.offload = args.offload.unwrap_or(cfg.offload);
     cfg.reactor.spin = args.spin;
@@ -102,7 +100,12 @@ fn serve(args: Args) -> io::Result<()> {
         if iface.offload() { ", offloads" } else { "" },
         args.spin
     );
-    echo::serve(&iface, port, None)
+    echo::serve(&iface, port, Some(stop))?;
+    // Interrupted: every connection was closed as the service stopped.
+    // Let the FINs out and their ACKs in, briefly; dropping the interface
+    // then resets whatever is still open.
+    let _ = iface.drain(Duration::from_secs(1));
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -145,7 +145,7 @@ fn parse() -> Result<Option<Opts>, String> {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| v.parse::<f64>().map_err(|e| format!("{flag}: {e}"));
+        let num = |v: String| v.parse::<f64>().map_err(|_| format!("{flag} {v}: expected a number"));
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--size" => o.size = num(value()?)?.max(1.0) as usize,

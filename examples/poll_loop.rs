@@ -21,6 +21,7 @@ mod echo;
 use std::io;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -28,7 +29,8 @@ use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use trust::api::{Events, Interface, Poll};
 
-const HELP: &str = "\
+const HELP: &str = concat!(
+    "\
 poll_loop: an application-owned epoll loop serving trust sockets
 
 USAGE:
@@ -36,16 +38,12 @@ USAGE:
               --port N [--seconds S]
 
 FLAGS:
-    --tun NAME            TUN device (used as it is if it already has an
-                          address; otherwise created and configured)
-    --addr IPV4           the stack's own IPv4 address
-    --host IPV4/PREFIX    the kernel side's address on the TUN
-    --addr6 IPV6          also speak IPv6, with this address (both families
-                          are served)
-    --host6 IPV6/PREFIX   the kernel side's IPv6 address on the TUN
-    --port N              TCP port to serve echo on
+",
+    device_flags_help!(),
+    "    --port N              TCP port to serve echo on
     --seconds S           stop after S seconds (default: run until interrupted)
-    -h, --help            print this help";
+    -h, --help            print this help"
+);
 
 /// epoll tokens of the loop's two sources.
 const STACK: u64 = 1;
@@ -64,7 +62,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--seconds" => seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?),
+            "--seconds" => seconds = Some(cli::parse_value("--seconds", &value()?, "a number of seconds")?),
             other if flags.take(other, value)? => {}
             other => return Err(format!("unknown flag {other}")),
         }
@@ -74,6 +72,7 @@ fn parse_args() -> Result<Option<Args>, String> {
 
 fn run(args: Args) -> io::Result<()> {
     // The stack runs on its own reactor thread; this thread only reacts.
+    let stop = cli::stop_on_signals();
     let cli::Serve { cfg, addr, port } = args.serve;
     let iface = Interface::open(cfg)?;
     let poll = Poll::new(&iface)?;
@@ -113,7 +112,10 @@ fn run(args: Args) -> io::Result<()> {
                         service.finished,
                         service.echoed
                     );
-                    if args.seconds.is_some_and(|s| ticks >= s) {
+                    if args.seconds.is_some_and(|s| ticks >= s) || stop.load(Ordering::Relaxed) {
+                        // Close every connection, and let the FINs out.
+                        drop(service);
+                        let _ = iface.drain(Duration::from_secs(1));
                         return Ok(());
                     }
                 }

@@ -46,7 +46,7 @@ kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 ip netns exec "$NS" ip tuntap add dev tsmoke1 mode tun
 ip netns exec "$NS" ip addr add 10.98.0.1/24 dev tsmoke1
 ip netns exec "$NS" ip link set tsmoke1 up
-ip netns exec "$NS" "$BIN" --tun tsmoke1 --addr 10.98.0.2 --host 10.99.0.1/24 --port 7 &
+ip netns exec "$NS" "$BIN" --tun tsmoke1 --addr 10.98.0.2 --port 7 &
 PID=$!
 check 10.98.0.2
 ip netns exec "$NS" ip -4 addr show tsmoke1 | grep -q "10.98.0.1/24" || { echo "echo_smoke: device reconfigured"; exit 1; }

@@ -73,9 +73,15 @@ pub(crate) struct PollQueue {
 }
 
 impl PollQueue {
-    /// Makes the eventfd readable, if anyone looks at it.
+    /// A socket joined the ready queue: makes the eventfd readable, if
+    /// anyone looks at it. It writes on every such transition, not only
+    /// when the queue was empty, so that a waiter registered
+    /// edge-triggered (mio, tokio's `AsyncFd`) gets an edge for every
+    /// socket that becomes ready, even while another stays ready and its
+    /// counter is already above zero. A socket that stays ready adds no
+    /// edge, so nothing wakes such a waiter without a change.
     fn signal(&mut self) {
-        if self.efd_wanted && !self.efd_set {
+        if self.efd_wanted {
             self.efd_set = true;
             let _ = self.efd.write(1);
         }

@@ -10,10 +10,22 @@
 //! leaves it when a poll finds it no longer ready.
 //!
 //! [`Poll`] is also a file descriptor (an eventfd, through `AsFd` or
-//! `AsRawFd`) that is readable exactly while some registered socket is
-//! ready, so `epoll`, `mio` or tokio's `AsyncFd` can wait on the stack
-//! beside their other sources and then call `poll` with a zero timeout.
-//! (The eventfd is maintained only once the application has taken it.)
+//! `AsRawFd`), so `epoll`, `mio` or tokio's `AsyncFd` can wait on the
+//! stack beside their other sources and then call `poll` with a zero
+//! timeout. (The eventfd is maintained only once the application has
+//! taken it.) Its contract, for both ways of waiting on it:
+//!
+//! - **Level-triggered** (plain `epoll`, `poll(2)`): it is readable
+//!   exactly while some registered socket is ready.
+//! - **Edge-triggered** (`EPOLLET`, mio, `AsyncFd`): every time a
+//!   registered socket becomes ready for its interest, the eventfd is
+//!   written again, so a waiter gets a new edge even while another socket
+//!   stays ready (left unread for back-pressure, say). A socket that stays
+//!   ready makes no new edge: as with mio, after an event the application
+//!   either makes the socket unready (reads or writes until `WouldBlock`)
+//!   or keeps it in mind; the next `poll` still reports it, since
+//!   collection is level-triggered. Nothing wakes the waiter without a
+//!   change, so it never spins.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};

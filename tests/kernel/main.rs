@@ -14,6 +14,7 @@ mod util;
 mod bulk;
 mod close;
 mod errors;
+mod examples;
 mod ipv6;
 mod lossy;
 mod many;

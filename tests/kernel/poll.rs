@@ -86,3 +86,52 @@ fn embedded_interface_driven_by_run_once() {
     let ns = Netns::new("embrun");
     serve(&ns, Case { embedded: true, drive: Drive::RunOnce, net: 119, conns: 20, workers: 1, seed: 0x9400 });
 }
+
+/// Edge-triggered waiting on the poll's fd, as mio and tokio's `AsyncFd`
+/// do: a socket left ready (back-pressure: its byte is not read) must not
+/// hide another socket's readiness, and nothing may wake the waiter again
+/// without a change (no spinning).
+#[test]
+fn edge_triggered_epoll_hears_every_newly_ready_socket() {
+    use std::io::Write;
+
+    use nix::poll::PollTimeout;
+    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+    use trust::api::{Events, Interest, Poll, Token};
+
+    let ns = Netns::new("pollet");
+    run_in(&ns, LIMIT, "edge-triggered epoll", || {
+        let iface = open(config("tk37", 137));
+        let listener = TcpListener::bind(&iface, 7).unwrap();
+        let addr = SocketAddr::from((stack_addr(137), 7));
+        let (mut ka, mut kb) = (kernel_connect(addr), kernel_connect(addr));
+        let (a, b) = (trust_accept(&listener), trust_accept(&listener));
+        let poll = Poll::new(&iface).unwrap();
+        for (s, t) in [(&a, 1), (&b, 2)] {
+            s.set_nonblocking(true).unwrap();
+            poll.register(s, Token(t), Interest::READABLE).unwrap();
+        }
+        let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).unwrap();
+        ep.add(&poll, EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, 0)).unwrap();
+        let mut ev = [EpollEvent::empty(); 4];
+        let mut wait = |ms: u16| ep.wait(&mut ev, PollTimeout::from(ms)).expect("epoll_wait");
+        let mut events = Events::with_capacity(8);
+        let mut ready = |poll: &Poll| {
+            poll.poll(&mut events, Some(Duration::ZERO)).unwrap();
+            events.iter().map(|e| e.token().0).collect::<Vec<_>>()
+        };
+        // Registered with nothing to read: no edge yet.
+        assert_eq!(wait(100), 0, "an edge with nothing ready");
+        ka.write_all(b"a").unwrap();
+        assert_eq!(wait(10_000), 1, "a's readiness did not wake the waiter");
+        assert_eq!(ready(&poll), [1]);
+        // a's byte stays unread. Nothing new: no new edge (a waiter that
+        // woke again here would spin).
+        assert_eq!(wait(200), 0, "woken again without a change");
+        kb.write_all(b"b").unwrap();
+        assert_eq!(wait(10_000), 1, "b's readiness was missed while a stayed ready");
+        let mut now = ready(&poll);
+        now.sort_unstable();
+        assert_eq!(now, [1, 2], "a stays ready (level-triggered collection), b joins");
+    });
+}

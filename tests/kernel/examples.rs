@@ -1,0 +1,183 @@
+//! The examples as an outside user runs them, from the kernel side of the
+//! TUN: `echo_client` (the active-open example) against a kernel echo
+//! server, over IPv4 and IPv6, and failing loudly when nothing listens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::common::netns::Netns;
+use crate::util::*;
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` beside this
+/// test binary (in `target/<profile>/deps`). (`cargo test --test kernel`
+/// alone does not build the examples: `cargo build --release --examples`
+/// first.)
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "{} is not built (cargo test builds the examples)", path.display());
+    path
+}
+
+/// Runs an example inside `ns` (killed after [`LIMIT`], so that a server
+/// that should have refused to start cannot hang the test) and returns
+/// what it did.
+fn run_example(ns: &Netns, name: &str, args: &[&str]) -> Output {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name(), "timeout", &LIMIT.as_secs().to_string()])
+        .arg(example(name))
+        .args(args)
+        .output()
+        .expect("run the example");
+    eprintln!(
+        "{name} {args:?}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn echo_client_verifies_every_byte_over_both_families_and_fails_without_a_server() {
+    let ns = Netns::new("exclient");
+    // One kernel echo server for both families (a `[::]` socket takes IPv4
+    // too): 4 connections over IPv4, then 2 over IPv6.
+    let listener = ns.run(|| kernel_listen("[::]:7".parse::<SocketAddr>().unwrap()));
+    let server = kernel_echo_server(listener, 6);
+    let v4 = run_example(
+        &ns,
+        "echo_client",
+        &[
+            "--tun",
+            "tk38",
+            "--addr",
+            "10.138.0.2",
+            "--host",
+            "10.138.0.1/24",
+            "--connect",
+            "10.138.0.1:7",
+            "--bytes",
+            "1048576",
+            "--connections",
+            "4",
+        ],
+    );
+    assert!(v4.status.success(), "echo_client over IPv4 failed");
+    let stdout = String::from_utf8_lossy(&v4.stdout);
+    assert!(stdout.contains("4/4 connections ok"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains(": ok, 1048576 bytes echoed")).count(), 4, "{stdout}");
+    let v6 = run_example(
+        &ns,
+        "echo_client",
+        &[
+            "--tun",
+            "tk39",
+            "--addr",
+            "10.139.0.2",
+            "--host",
+            "10.139.0.1/24",
+            "--addr6",
+            "fd00:139::2",
+            "--host6",
+            "fd00:139::1/64",
+            "--connect",
+            "[fd00:139::1]:7",
+            "--bytes",
+            "1048576",
+            "--connections",
+            "2",
+        ],
+    );
+    assert!(v6.status.success(), "echo_client over IPv6 failed");
+    assert!(String::from_utf8_lossy(&v6.stdout).contains("2/2 connections ok"));
+    assert_eq!(join_within(server, LIMIT, "kernel echo server"), 6 * 1048576);
+
+    // Nothing listens on port 9: refused, reported, and the exit status
+    // says so.
+    let refused = run_example(
+        &ns,
+        "echo_client",
+        &[
+            "--tun",
+            "tk40",
+            "--addr",
+            "10.140.0.2",
+            "--host",
+            "10.140.0.1/24",
+            "--connect",
+            "10.140.0.1:9",
+            "--bytes",
+            "10",
+        ],
+    );
+    assert!(!refused.status.success(), "echo_client succeeded with no server");
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("connection 0: FAILED"));
+}
+
+#[test]
+fn the_examples_refuse_setups_no_client_could_reach() {
+    let ns = Netns::new("exrefuse");
+    for (args, says) in [
+        (["--addr", "10.141.0.1", "--host", "10.141.0.1/24"], "kernel side's own address"),
+        (["--addr", "10.142.0.2", "--host", "10.141.0.1/24"], "outside --host"),
+        (["--addr", "10.141.0.2", "--host", "10.141.0.1/32"], "no room"),
+        (["--addr", "10.141.0.2", "--host", "10.141.0.1/33"], "prefix length must be a number from 0 to 32"),
+        (["--addr", "10.141.0.256", "--host", "10.141.0.1/24"], "expected an IPv4 address"),
+    ] {
+        let mut full = vec!["--tun", "tk41"];
+        full.extend_from_slice(&args);
+        full.extend_from_slice(&["--port", "7"]);
+        let out = run_example(&ns, "echo_server", &full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: a usage error");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+/// SIGTERM (or Ctrl-C's SIGINT) on `echo_server` closes its connections
+/// before the device goes away, as the kernel closes a dying process's
+/// sockets: a connected client sees the end of the stream or a reset,
+/// never silence.
+#[test]
+fn echo_server_closes_its_connections_when_told_to_stop() {
+    use std::io::{Read, Write};
+
+    let ns = Netns::new("exstop");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns.name(), "timeout", &LIMIT.as_secs().to_string()])
+        .arg(example("echo_server"))
+        .args(["--tun", "tk42", "--addr", "10.142.0.2", "--host", "10.142.0.1/24", "--port", "7"])
+        .spawn()
+        .expect("start echo_server");
+    let addr: SocketAddr = "10.142.0.2:7".parse().unwrap();
+    let mut c = ns.run(move || {
+        for _ in 0..200 {
+            if let Ok(c) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("echo_server never accepted a connection");
+    });
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    // `timeout` passes the signal on to echo_server.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    match c.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("after SIGTERM the client got {other:?}, not the end of the stream or a reset"),
+    }
+    let status = child.wait().unwrap();
+    assert!(status.code().is_some(), "echo_server exited by itself: {status}");
+}
