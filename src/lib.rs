@@ -1,8 +1,8 @@
-//! `trust`: a user-space TCP/IPv4 stack.
+//! `trust`: a user-space TCP/IP stack (IPv4 and IPv6).
 //!
 //! The layers, lowest first; each uses only the ones above it in this list:
 //!
-//! - [`wire`]: packet views and writers (IPv4, TCP, ICMP echo);
+//! - [`wire`]: packet views and writers (IPv4, IPv6, TCP, ICMP, ICMPv6);
 //! - [`tcp`]: one connection's state machine, sans-IO;
 //! - [`stack`]: the engine: demultiplexing, listeners, timers, and the
 //!   sans-IO interface that reactors drive;
@@ -28,3 +28,9 @@ pub mod time;
 pub mod wire;
 
 pub use error::Error;
+
+/// The README's examples, compiled as doc-tests so that they cannot stop
+/// compiling.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

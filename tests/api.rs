@@ -238,3 +238,38 @@ fn read_with_lends_the_stream_in_order() {
         assert!(wrapped, "the receive ring never wrapped");
     });
 }
+
+/// `std::net` parity: `nodelay()` says what the connection does (the
+/// configured default included), `peek` reads without consuming, and
+/// `bind_addr` takes what `std::net::TcpListener::bind` takes.
+#[test]
+fn nodelay_peek_and_bind_addr_behave_as_std_does() {
+    let ns = Netns::new("apiparity");
+    ns.run(|| {
+        let mut cfg = config("tapi10", 10);
+        cfg.tcp.nodelay = true;
+        let iface = Interface::open(cfg).unwrap();
+        let l = TcpListener::bind_addr(&iface, "0.0.0.0:80").unwrap();
+        assert_eq!(l.local_addr().unwrap().port(), 80);
+        let mine = TcpListener::bind_addr(&iface, "10.102.10.2:81").unwrap();
+        assert_eq!(mine.local_addr().unwrap().port(), 81);
+        let Err(err) = TcpListener::bind_addr(&iface, "10.9.9.9:82") else {
+            panic!("bound an address not ours")
+        };
+        assert_eq!(err.kind(), ErrorKind::AddrNotAvailable);
+
+        let mut k = std::net::TcpStream::connect("10.102.10.2:80").unwrap();
+        let (s, _) = l.accept().unwrap();
+        assert!(s.nodelay().unwrap(), "the configured default");
+        s.set_nodelay(false).unwrap();
+        assert!(!s.nodelay().unwrap());
+
+        k.write_all(b"hello").unwrap();
+        let mut buf = [0u8; 16];
+        let n = s.peek(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &b"hello"[..n]);
+        let mut all = [0u8; 5];
+        (&s).read_exact(&mut all).unwrap();
+        assert_eq!(&all, b"hello", "peeked bytes are still there");
+    });
+}

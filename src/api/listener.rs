@@ -1,7 +1,7 @@
 //! [`TcpListener`]: accepts connections, used like `std::net::TcpListener`.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use super::socket::{Kick, OwnedSocket};
 use super::{Interface, Source, TcpStream};
@@ -21,6 +21,39 @@ impl TcpListener {
     /// is taken).
     pub fn bind(iface: &Interface, port: u16) -> io::Result<TcpListener> {
         Self::bind_with_backlog(iface, port, DEFAULT_BACKLOG)
+    }
+
+    /// Listens on `addr`, as `std::net::TcpListener::bind` takes it: its
+    /// address must be unspecified (`0.0.0.0`, `[::]`) or one of the
+    /// interface's own, and the listener then takes connections on every
+    /// family the interface speaks. `AddrNotAvailable` for an address the
+    /// interface does not have.
+    ///
+    /// ```no_run
+    /// # fn demo(iface: &trust::api::Interface) -> std::io::Result<()> {
+    /// let listener = trust::api::TcpListener::bind_addr(iface, "0.0.0.0:8080")?;
+    /// # let _ = listener; Ok(()) }
+    /// ```
+    pub fn bind_addr(iface: &Interface, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let ours = |ip: IpAddr| {
+            ip.is_unspecified()
+                || ip == IpAddr::V4(iface.addr())
+                || iface.addr6().is_some_and(|a| ip == IpAddr::V6(a))
+        };
+        let mut seen = None;
+        for a in addr.to_socket_addrs()? {
+            if ours(a.ip()) {
+                return Self::bind(iface, a.port());
+            }
+            seen = Some(a);
+        }
+        Err(match seen {
+            Some(a) => io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("{} is not an address of this interface", a.ip()),
+            ),
+            None => io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses"),
+        })
     }
 
     /// [`TcpListener::bind`] with the length of the queue of pending

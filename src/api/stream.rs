@@ -3,7 +3,6 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::socket::{Kick, OwnedSocket, check_timeout, first_reachable};
@@ -21,17 +20,11 @@ pub struct TcpStream {
     sock: OwnedSocket,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
-    nodelay: AtomicBool,
 }
 
 impl TcpStream {
     pub(crate) fn from_socket(sock: OwnedSocket) -> TcpStream {
-        TcpStream {
-            sock,
-            read_timeout: Mutex::new(None),
-            write_timeout: Mutex::new(None),
-            nodelay: AtomicBool::new(false),
-        }
+        TcpStream { sock, read_timeout: Mutex::new(None), write_timeout: Mutex::new(None) }
     }
 
     /// Opens a connection to `addr` (its first IPv4 address) and waits for
@@ -100,13 +93,12 @@ impl TcpStream {
     /// Turns Nagle's algorithm off (`true`) or on (RFC 1122 §4.2.3.4).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.sock.now(|core, h| core.stack.set_nodelay(h, nodelay))?;
-        self.nodelay.store(nodelay, Ordering::Relaxed);
         self.sock.inner.kick();
         Ok(())
     }
 
     pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(self.nodelay.load(Ordering::Relaxed))
+        self.sock.now(|core, h| Ok(core.stack.connection(h)?.nodelay()))
     }
 
     /// Limits how long a read blocks (`None`: forever). A read that runs
@@ -150,6 +142,12 @@ impl TcpStream {
             };
             Ok(error.map(io::Error::from))
         })
+    }
+
+    /// Reads like [`Read::read`] without consuming: the same bytes are read
+    /// again by the next read or peek (`MSG_PEEK`).
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(|a, b| (0, crate::tcp::recv_buffer::copy_slices(buf, a, b)))
     }
 
     /// Reads without a copy: lends the received bytes to `f` where they

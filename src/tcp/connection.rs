@@ -376,6 +376,11 @@ impl Connection {
     }
 
     /// Sets Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4).
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> bool {
+        self.cfg.nodelay
+    }
+
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.cfg.nodelay = nodelay;
     }
@@ -432,7 +437,7 @@ impl Connection {
     pub fn describe(&self) -> String {
         let rel = |s: SeqNum| s.distance_from(self.snd.iss);
         format!(
-            "{} -> {} {:?}{} una+{} nxt+{} max+{} wnd {} buf {} fin {} | rcv.nxt {} readable {} window {} | \
+            "{} -> {} {:?}{} una+{} cursor+{} nxt+{} wnd {} buf {} fin {} | rcv.nxt {} readable {} window {} | \
              cwnd {:?} rto {:?} srtt {:?} retries {} recovery {:?} sacked {} | timers {:?} | {:?}",
             self.tuple.local,
             self.tuple.remote,

@@ -1,5 +1,5 @@
 //! A SYN flood and the legitimate clients that try to get through it,
-//! shared by the kernel-peer test (`tests/kernel/synflood.rs`) and the
+//! shared by the kernel-peer test (`tests/synflood/flood.rs`) and the
 //! benchmark (`bench/synflood.rs`).
 //!
 //! [`flood`] writes spoofed IPv4 TCP SYNs straight onto a device from its

@@ -22,4 +22,3 @@ mod multiqueue;
 mod pmtu;
 mod poll;
 mod smoke;
-mod synflood;
