@@ -271,5 +271,17 @@ fn nodelay_peek_and_bind_addr_behave_as_std_does() {
         let mut all = [0u8; 5];
         (&s).read_exact(&mut all).unwrap();
         assert_eq!(&all, b"hello", "peeked bytes are still there");
+
+        // Like TCP_INFO.
+        (&s).write_all(b"back").unwrap();
+        let mut back = [0u8; 4];
+        k.read_exact(&mut back).unwrap();
+        (&s).flush().unwrap(); // until the peer has acknowledged it
+        let info = s.stats().unwrap();
+        assert_eq!(info.state, trust::tcp::State::Established);
+        assert_eq!(info.bytes_acked, 4);
+        assert_eq!(info.bytes_received, 5);
+        assert!(info.segments_in >= 2 && info.segments_out >= 2, "{info:?}");
+        assert!(info.mss > 0 && info.cwnd >= info.mss, "{info:?}");
     });
 }

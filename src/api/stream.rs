@@ -144,6 +144,12 @@ impl TcpStream {
         })
     }
 
+    /// A snapshot of the connection, like Linux's `TCP_INFO`: state, RTT,
+    /// congestion window, retransmissions, bytes.
+    pub fn stats(&self) -> io::Result<tcp::TcpInfo> {
+        self.sock.now(|core, h| Ok(core.stack.connection(h)?.info()))
+    }
+
     /// Reads like [`Read::read`] without consuming: the same bytes are read
     /// again by the next read or peek (`MSG_PEEK`).
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -15,6 +15,7 @@ pub mod assembler;
 pub mod config;
 pub mod congestion;
 mod connection;
+mod info;
 mod input;
 mod inspect;
 pub mod isn;
@@ -37,6 +38,7 @@ use bitflags::bitflags;
 
 pub use config::{Keepalive, TcpConfig};
 pub use connection::{ConnStats, Connection, MemoryPressure};
+pub use info::TcpInfo;
 pub use output::{SynAck, Transmit, TxLimits, emit_reset, emit_syn_ack};
 pub use path::PathSignal;
 pub use seq::SeqNum;
