@@ -40,11 +40,21 @@ impl TcpStream {
         Self::connect_inner(iface, addr, Some(timeout))
     }
 
-    fn connect_inner(
-        iface: &Interface,
-        addr: impl ToSocketAddrs,
-        timeout: Option<Duration>,
-    ) -> io::Result<TcpStream> {
+    /// Starts a connection to `addr` without waiting for the handshake,
+    /// as mio's `TcpStream::connect` does. The stream is non-blocking. It
+    /// becomes writable ([`Interest::WRITABLE`](super::Interest), with a
+    /// [`Poll`](super::Poll)) once connected; if the connection fails, the
+    /// event carries an error and [`TcpStream::take_error`] says which
+    /// (`ConnectionRefused`, `TimedOut`, ...). Until then reads say
+    /// `WouldBlock`; data written is queued and sent once connected.
+    pub fn connect_nonblocking(iface: &Interface, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let sock = Self::start_connect(iface, addr)?;
+        sock.set_nonblocking(true);
+        Ok(TcpStream::from_socket(sock))
+    }
+
+    /// Opens the connection and sends its SYN.
+    fn start_connect(iface: &Interface, addr: impl ToSocketAddrs) -> io::Result<OwnedSocket> {
         let inner = iface.inner();
         let remote = first_reachable(addr, (!inner.addr.is_unspecified(), inner.addr6.is_some()))?;
         let sock = {
@@ -54,6 +64,15 @@ impl TcpStream {
             OwnedSocket::new(inner, &mut core, h)
         };
         inner.kick();
+        Ok(sock)
+    }
+
+    fn connect_inner(
+        iface: &Interface,
+        addr: impl ToSocketAddrs,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
+        let sock = Self::start_connect(iface, addr)?;
         // On failure `sock` drops here, releasing the handle.
         sock.call(sock.blocking(timeout, io::ErrorKind::TimedOut), Kick::Never, |core, h, _| {
             let r = core.stack.readiness(h)?;

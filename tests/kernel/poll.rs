@@ -135,3 +135,51 @@ fn edge_triggered_epoll_hears_every_newly_ready_socket() {
         assert_eq!(now, [1, 2], "a stays ready (level-triggered collection), b joins");
     });
 }
+
+/// A non-blocking connect (as mio's): the stream becomes writable once
+/// connected, and a refused one reports its error through the event and
+/// `take_error`.
+#[test]
+fn nonblocking_connect_becomes_writable_or_reports_its_error() {
+    use std::io::{Read, Write};
+
+    use trust::api::{Events, Interest, Poll, TcpStream, Token};
+
+    let ns = Netns::new("pollconn");
+    run_in(&ns, LIMIT, "non-blocking connect", || {
+        let iface = open(config("tk43", 143));
+        let server = SocketAddr::from((host_addr(143), 7000));
+        let listener = kernel_listen(server);
+        let poll = Poll::new(&iface).unwrap();
+        let mut events = Events::with_capacity(8);
+        // The first event for `token`, within 10 s.
+        let mut first_event = |poll: &Poll, token: usize| {
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until {
+                poll.poll(&mut events, Some(Duration::from_millis(100))).unwrap();
+                if let Some(e) = events.iter().find(|e| e.token().0 == token) {
+                    return (e.is_writable(), e.is_error());
+                }
+            }
+            panic!("no event for token {token} within 10 s");
+        };
+
+        let s = TcpStream::connect_nonblocking(&iface, server).unwrap();
+        assert_eq!((&s).read(&mut [0u8; 4]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+        poll.register(&s, Token(1), Interest::WRITABLE).unwrap();
+        assert_eq!(first_event(&poll, 1), (true, false), "connected: writable, no error");
+        assert_eq!(s.peer_addr().unwrap(), server);
+        (&s).write_all(b"x").unwrap();
+        let mut k = kernel_accept(&listener);
+        let mut got = [0u8; 1];
+        k.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"x");
+
+        // Nothing listens on 7001: the kernel refuses.
+        let r = TcpStream::connect_nonblocking(&iface, SocketAddr::from((host_addr(143), 7001))).unwrap();
+        poll.register(&r, Token(2), Interest::WRITABLE).unwrap();
+        assert!(first_event(&poll, 2).1, "the refused connect's event carries an error");
+        let err = r.take_error().unwrap().expect("the connect's error");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    });
+}
