@@ -191,10 +191,53 @@ fn handle_signals() {
         let sig = set.wait().unwrap_or(Signal::SIGINT);
         eprintln!("latency: {sig:?}: removing the namespaces");
         for name in NAMESPACES.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = std::process::Command::new("ip").args(["netns", "del", name]).status();
+            delete_namespace(name);
         }
         std::process::exit(130);
     });
+}
+
+/// `ip netns del NAME`, quietly: a namespace this run already removed (a
+/// finished run drops its own) is not worth a line.
+fn delete_namespace(name: &str) {
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Removes the namespaces an earlier run of this example left behind when
+/// it was killed outright (`trust-lat…-PID-N`, whose PID is gone).
+fn remove_leftovers() {
+    let Ok(out) = std::process::Command::new("ip").args(["netns", "list"]).output() else { return };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let mut parts = name.rsplitn(3, '-');
+        let (_, pid, prefix) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
+        let dead = pid
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
+        if prefix.starts_with("trust-lat") && dead {
+            eprintln!("latency: removing {name}, left by an earlier run");
+            delete_namespace(name);
+        }
+    }
+}
+
+/// The 1-minute load average and the CPU count, with a warning when the
+/// machine is busy enough to swing the result.
+fn describe_load() -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load: f64 = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|l| l.parse().ok()))
+        .unwrap_or(0.0);
+    let busy = load > 0.5 * cpus as f64;
+    format!(
+        "load average {load:.2} on {cpus} CPUs{}",
+        if busy { " (WARNING: the machine is busy; latencies will swing between runs)" } else { "" }
+    )
 }
 
 fn remember(ns: &netns::Netns) {
@@ -361,6 +404,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     handle_signals();
+    remove_leftovers();
     let mode = match o.rate {
         Some(r) => format!("open loop at {r} msg/s per connection"),
         None => "closed loop".into(),
@@ -374,6 +418,7 @@ fn main() -> std::process::ExitCode {
         o.pin.name(),
         if o.ipv6 { "IPv6" } else { "IPv4" }
     );
+    println!("{}", describe_load());
     // The servers: trust sleeping when idle, trust in its latency mode,
     // kernel TCP. They take turns, so drifts in the machine's load hit all.
     let mut modes: Vec<Option<Duration>> = vec![Some(Duration::ZERO)];
