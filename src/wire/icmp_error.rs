@@ -11,9 +11,9 @@
 
 use core::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use super::ipv4::{self, Ipv4Repr, PROTO_ICMP, PROTO_TCP};
+use super::ipv4::{self, Ipv4Repr, PROTO_TCP};
 use super::ipv6::{self, Ipv6Repr, Walk};
-use super::{Error, checksum, icmpv6};
+use super::{Error, checksum, icmp, icmpv6};
 
 /// ICMP header length: type, code, checksum and four type-specific bytes
 /// (RFC 792, RFC 4443 §2.1).
@@ -197,21 +197,7 @@ pub fn emit_icmpv4_error(
         IcmpErrorKind::TimeExceeded => (V4_TIME_EXCEEDED, 0),
         IcmpErrorKind::ParameterProblem => (V4_PARAMETER_PROBLEM, 0),
     };
-    let icmp_len = HEADER_LEN.checked_add(quoted.len()).ok_or(Error::Unencodable)?;
-    let total = ipv4::HEADER_LEN.checked_add(icmp_len).ok_or(Error::Unencodable)?;
-    if total > usize::from(u16::MAX) {
-        return Err(Error::Unencodable);
-    }
-    let packet = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
-    let (ip_buf, msg) = packet.split_at_mut(ipv4::HEADER_LEN);
-    let ip = Ipv4Repr { protocol: PROTO_ICMP, payload_len: icmp_len, ..*ip };
-    ipv4::emit(&ip, 0, ip_buf)?;
-    let (head, rest) = msg.split_at_mut(HEADER_LEN);
-    head.copy_from_slice(&header);
-    rest.copy_from_slice(quoted);
-    let c = checksum::checksum(msg);
-    msg[2..4].copy_from_slice(&c.to_be_bytes());
-    Ok(total)
+    icmp::emit_message(ip, 0, header, quoted, buf)
 }
 
 /// Writes an IPv6 packet carrying an ICMPv6 error of `kind` (code 0 but for
