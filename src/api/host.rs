@@ -7,30 +7,48 @@
 //! [`Poll`]: super::Poll
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, MutexGuard};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use nix::sys::eventfd::EventFd;
+use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use super::poll::{Event, Events, Interest, Token};
 use crate::reactor::Host;
 use crate::stack::{SocketHandle, Stack};
 use crate::tcp::Readiness;
 
-/// A condition variable that knows whether anyone sleeps on it, so a
-/// readiness change nobody waits for costs no futex wake.
+/// Who waits for one socket: threads blocked in a call (a condition
+/// variable that knows whether anyone sleeps on it, so a readiness change
+/// nobody waits for costs no futex wake), and, once a runtime asks for it,
+/// an eventfd for edge-triggered waiters (mio, tokio's `AsyncFd`).
 #[derive(Debug, Default)]
 pub(crate) struct Waiter {
     cv: Condvar,
     /// Threads in `sleep`; changed and read only with the engine locked.
     sleepers: AtomicUsize,
+    /// Written on every transition to ready ([`Waiter::notify_fd`]).
+    notify: OnceLock<EventFd>,
+    /// The readiness last reported to the eventfd (its bits), to tell a
+    /// transition to ready from a change that only takes readiness away.
+    last: AtomicU8,
+    /// The readiness flags the eventfd's waiter registered for.
+    wanted: AtomicU8,
+    /// A wake of the condition variable, or a write of the eventfd, is due
+    /// once the engine is unlocked (set under the lock).
+    cv_due: AtomicBool,
+    fd_due: AtomicBool,
 }
 
 impl Waiter {
+    /// Wakes everyone who waits, at once (the reactor stopped).
     pub fn wake(&self) {
         if self.has_sleepers() {
             self.cv.notify_all();
+        }
+        if let Some(fd) = self.notify.get() {
+            let _ = fd.write(1);
         }
     }
 
@@ -48,6 +66,60 @@ impl Waiter {
         };
         self.sleepers.fetch_sub(1, Ordering::Relaxed);
         core
+    }
+
+    /// The socket's eventfd for edge-triggered waiters, made on first use,
+    /// registered for the readiness flags `wanted`, with the socket's
+    /// readiness `now` (under the engine lock).
+    ///
+    /// The contract, as mio's: the eventfd is written every time the
+    /// socket gains one of the `wanted` flags, so an `EPOLLET`
+    /// registration gets an edge per transition to ready; a socket that
+    /// stays ready makes no new edge. It is also written when a
+    /// registration finds the socket ready already, as `epoll_ctl` reports
+    /// a socket that is. It is never read: an edge-triggered registration
+    /// needs only the writes (each one is an edge even when the counter is
+    /// above zero), and the counter cannot reach its maximum (2^64 - 2) in
+    /// practice.
+    pub fn notify_fd(&self, now: Readiness, wanted: Readiness) -> io::Result<&EventFd> {
+        let fd = match self.notify.get() {
+            Some(fd) => fd,
+            None => {
+                let fd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+                self.notify.get_or_init(|| fd)
+            }
+        };
+        self.wanted.store(wanted.bits(), Ordering::Relaxed);
+        self.last.store(now.bits(), Ordering::Relaxed);
+        if now.intersects(wanted) {
+            let _ = fd.write(1);
+        }
+        Ok(fd)
+    }
+
+    /// Notes readiness `r` under the engine lock: whether this waiter
+    /// must be woken once the lock is released (and was not already due).
+    fn note(&self, r: Readiness) -> bool {
+        let cv = self.has_sleepers() && !self.cv_due.swap(true, Ordering::Relaxed);
+        let fd = self.notify.get().is_some() && {
+            let last = Readiness::from_bits_retain(self.last.swap(r.bits(), Ordering::Relaxed));
+            let wanted = Readiness::from_bits_retain(self.wanted.load(Ordering::Relaxed));
+            (r - last).intersects(wanted) && !self.fd_due.swap(true, Ordering::Relaxed)
+        };
+        cv || fd
+    }
+
+    /// Issues the wakes [`Waiter::note`] found due, with the engine
+    /// unlocked.
+    fn fire(&self) {
+        if self.cv_due.swap(false, Ordering::Relaxed) {
+            self.cv.notify_all();
+        }
+        if self.fd_due.swap(false, Ordering::Relaxed)
+            && let Some(fd) = self.notify.get()
+        {
+            let _ = fd.write(1);
+        }
     }
 }
 
@@ -232,7 +304,7 @@ impl Host for Core {
     /// counts itself before it releases the lock, and a condition variable
     /// notified after the unlock still wakes it.
     fn on_event(&mut self, h: SocketHandle, r: Readiness) {
-        if let Some(w) = self.waiters.get(&h).filter(|w| w.has_sleepers()) {
+        if let Some(w) = self.waiters.get(&h).filter(|w| w.note(r)) {
             self.wakes.push(w.clone());
         }
         self.on_readiness(h, r);
@@ -251,7 +323,7 @@ impl Host for Core {
 
     fn wake(wakes: &mut Vec<Arc<Waiter>>) {
         for w in wakes.drain(..) {
-            w.cv.notify_all();
+            w.fire();
         }
     }
 

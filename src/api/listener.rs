@@ -66,13 +66,16 @@ impl TcpListener {
         Ok(TcpListener { sock })
     }
 
-    /// Waits for a connection whose handshake has completed.
+    /// Waits for a connection whose handshake has completed. The stream
+    /// is non-blocking if the listener is, as mio's accepted streams are.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let inner = &self.sock.inner;
         let blocking = self.sock.blocking(None, io::ErrorKind::WouldBlock);
         let stream = self.sock.call(blocking, Kick::Never, |core, h, _| {
             let conn = core.stack.accept(h)?;
-            Ok(TcpStream::from_socket(OwnedSocket::new(inner, core, conn)))
+            let sock = OwnedSocket::new(inner, core, conn);
+            sock.set_nonblocking(blocking.nonblocking);
+            Ok(TcpStream::from_socket(sock))
         })?;
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
@@ -88,7 +91,8 @@ impl TcpListener {
     }
 
     /// In non-blocking mode `accept` fails with `WouldBlock` when no
-    /// connection is waiting.
+    /// connection is waiting, and the streams it returns are non-blocking
+    /// too.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.sock.set_nonblocking(nonblocking);
         Ok(())

@@ -14,9 +14,13 @@
 
 mod host;
 mod listener;
+#[cfg(feature = "mio")]
+pub mod mio;
 mod poll;
 mod socket;
 mod stream;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};

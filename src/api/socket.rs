@@ -47,6 +47,37 @@ impl OwnedSocket {
         self.nonblocking.store(nonblocking, Ordering::Relaxed);
     }
 
+    pub fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    /// The socket's eventfd for edge-triggered waiters (mio, tokio), made
+    /// on first use, registered for `readable` and `writable` readiness:
+    /// see [`Waiter::notify_fd`] for its contract.
+    #[cfg_attr(not(any(feature = "mio", feature = "tokio")), allow(dead_code))]
+    pub(crate) fn notify_fd(&self, readable: bool, writable: bool) -> io::Result<std::os::fd::RawFd> {
+        use crate::tcp::Readiness as R;
+        use std::os::fd::AsRawFd;
+        let mut wanted = R::ERROR;
+        if readable {
+            wanted |= R::READABLE | R::READ_CLOSED;
+        }
+        if writable {
+            wanted |= R::WRITABLE | R::WRITE_CLOSED | R::CONNECTED;
+        }
+        // Under the lock: the readiness it starts from is the one the
+        // engine last reported.
+        let core = self.inner.lock();
+        let now = core.stack.readiness(self.handle).map_err(io::Error::from)?;
+        Ok(self.waiter.notify_fd(now, wanted)?.as_raw_fd())
+    }
+
+    /// The socket's readiness now.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn readiness(&self) -> io::Result<crate::tcp::Readiness> {
+        self.now(|core, h| core.stack.readiness(h))
+    }
+
     /// Blocking settings for a call limited by `timeout`.
     pub(crate) fn blocking(&self, timeout: Option<Duration>, timeout_kind: io::ErrorKind) -> Blocking {
         Blocking {

@@ -232,11 +232,50 @@ impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.sock.call(self.read_blocking(), Kick::IfAckDue, |core, h, _| core.stack.recv(h, buf))
     }
+
+    /// Fills `bufs` in order from one look at the receive buffer, under one
+    /// lock of the stack.
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_with(|a, b| {
+            let mut n = 0;
+            for buf in bufs.iter_mut() {
+                // What is left of the two slices after the `n` bytes taken.
+                let (a, b) = if n <= a.len() { (&a[n..], b) } else { (&[][..], &b[n - a.len()..]) };
+                let m = crate::tcp::recv_buffer::copy_slices(buf, a, b);
+                n += m;
+                if m < buf.len() {
+                    break;
+                }
+            }
+            (n, n)
+        })
+    }
 }
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.sock.call(self.write_blocking(), Kick::Always, |core, h, _| core.stack.send(h, buf))
+    }
+
+    /// Queues as much of `bufs`, in order, as the send buffer takes, under
+    /// one lock of the stack (not one buffer per call).
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.sock.call(self.write_blocking(), Kick::Always, |core, h, _| {
+            let mut total = 0;
+            for buf in bufs.iter().filter(|b| !b.is_empty()) {
+                match core.stack.send(h, buf) {
+                    Ok(n) => {
+                        total += n;
+                        if n < buf.len() {
+                            break;
+                        }
+                    }
+                    Err(_) if total > 0 => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(total)
+        })
     }
 
     /// Blocks until the peer has acknowledged everything written.
@@ -257,11 +296,19 @@ impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
+
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
 }
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

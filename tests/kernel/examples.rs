@@ -16,7 +16,7 @@ const LIMIT: Duration = Duration::from_secs(300);
 /// test binary (in `target/<profile>/deps`). (`cargo test --test kernel`
 /// alone does not build the examples: `cargo build --release --examples`
 /// first.)
-fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
     let path = dir.join("examples").join(name);

@@ -21,4 +21,5 @@ mod many;
 mod multiqueue;
 mod pmtu;
 mod poll;
+mod runtimes;
 mod smoke;
