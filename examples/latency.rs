@@ -20,6 +20,9 @@
 //!     [--pin any|same|split] [--ipv6] [--out DIR] [--markdown FILE] [--quick]
 //! ```
 
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
 #[path = "support/echo.rs"]
 #[allow(dead_code)]
 mod echo;
@@ -37,45 +40,77 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use hdrhistogram::Histogram;
 use nix::sys::signal::{SigSet, Signal};
 use trust::api::{Config, Interface};
 use trust::device::tun::TunConfig;
 
-const HELP: &str = "\
-latency: echo round-trip times, trust against kernel TCP, side by side
+/// Echo round-trip times, trust against kernel TCP, side by side
+#[derive(Parser)]
+#[command(
+    name = "latency",
+    allow_negative_numbers = true,
+    after_help = "Needs root: it creates network namespaces (removed again at the end, on error and \
+on Ctrl-C) with a TUN device and a veth pair inside."
+)]
+struct Flags {
+    /// Message size in bytes
+    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = cli::count)]
+    size: usize,
+    /// Round trips per connection and run [default: 10000; 2000 with --quick]
+    #[arg(long, value_name = "N", value_parser = cli::count)]
+    count: Option<usize>,
+    /// Runs of each server, taking turns; the table gives medians over the
+    /// runs [default: 5; 1 with --quick]
+    #[arg(long, value_name = "N", value_parser = cli::count)]
+    runs: Option<usize>,
+    /// Concurrent client connections
+    #[arg(long, value_name = "N", default_value = "1", value_parser = cli::count)]
+    connections: usize,
+    /// Messages per second per connection, open loop (latency counted from
+    /// the scheduled send time; 0: closed loop) [default: closed loop, the
+    /// next message when the previous one is back]
+    #[arg(long, value_name = "R", value_parser = rate)]
+    rate: Option<f64>,
+    /// Where to write latency-trust.hgrm, latency-trust-spin.hgrm,
+    /// latency-kernel.hgrm and latency.svg
+    #[arg(long, value_name = "DIR", default_value = "target/latency")]
+    out: String,
+    /// trust's latency mode: its server polls for completions this long
+    /// before it sleeps (0 leaves the latency-mode row out)
+    #[arg(long, value_name = "MICROS", default_value = "50", value_parser = cli::micros)]
+    spin: Duration,
+    /// Where the server and client threads run: any lets the scheduler
+    /// place them; same puts servers and clients all on CPU 0; split puts
+    /// servers on CPU 1 and clients on CPU 0
+    #[arg(long, value_name = "PLACEMENT", value_enum, default_value_t = Placement::Any)]
+    pin: Placement,
+    /// Measure both stacks over IPv6 (trust's TUN and the kernel's veth get
+    /// IPv6 addresses; default IPv4)
+    #[arg(long)]
+    ipv6: bool,
+    /// Also append the table to FILE, as Markdown
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<String>,
+    /// One run of 2000 round trips (a smoke run)
+    #[arg(long)]
+    quick: bool,
+    /// Leave kernel TCP out (to profile trust alone)
+    #[arg(long)]
+    trust_only: bool,
+    /// Passed by `cargo bench`; ignored
+    #[arg(long, hide = true)]
+    bench: bool,
+}
 
-USAGE:
-    cargo run --release --example latency -- [FLAGS]
-
-FLAGS:
-    --size BYTES          message size (default 64)
-    --count N             round trips per connection and run (default 10000)
-    --runs N              runs of each server, taking turns (default 5);
-                          the table gives medians over the runs
-    --connections N       concurrent client connections (default 1)
-    --rate R              messages per second per connection, open loop
-                          (latency counted from the scheduled send time);
-                          default: closed loop, next message when the
-                          previous one is back
-    --out DIR             where to write latency-trust.hgrm,
-                          latency-kernel.hgrm and latency.svg
-                          (default target/latency)
-    --spin MICROS         trust's latency mode: its server polls for
-                          completions this long before it sleeps (default
-                          50; 0 leaves the latency-mode row out)
-    --pin PLACEMENT       any: let the scheduler place threads (default);
-                          same: servers and clients all on CPU 0;
-                          split: servers on CPU 1, clients on CPU 0
-    --ipv6                measure both stacks over IPv6 (trust's TUN and the
-                          kernel's veth get IPv6 addresses; default IPv4)
-    --markdown FILE       also append the table to FILE, as Markdown
-    --quick               one run of 2000 round trips (a smoke run)
-    --trust-only          leave kernel TCP out (to profile trust alone)
-    -h, --help            print this help
-
-Needs root: it creates network namespaces (removed again at the end, on
-error and on Ctrl-C) with a TUN device and a veth pair inside.";
+/// `--rate`'s value: 0 or more messages a second.
+fn rate(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r >= 0.0)
+        .ok_or_else(|| "expected a number of messages per second, such as 10000".into())
+}
 
 #[derive(Clone)]
 struct Opts {
@@ -97,10 +132,29 @@ struct Opts {
     ipv6: bool,
 }
 
+impl From<Flags> for Opts {
+    fn from(f: Flags) -> Opts {
+        Opts {
+            size: f.size,
+            count: f.count.unwrap_or(if f.quick { 2_000 } else { 10_000 }),
+            connections: f.connections,
+            rate: f.rate.filter(|r| *r > 0.0),
+            out: f.out,
+            markdown: f.markdown,
+            spin: f.spin,
+            runs: f.runs.unwrap_or(if f.quick { 1 } else { 5 }),
+            pin: f.pin,
+            trust_only: f.trust_only,
+            ipv6: f.ipv6,
+        }
+    }
+}
+
 /// Where the server and client threads run.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Placement {
     Any,
+    #[value(name = "same")]
     SameCpu,
     Split,
 }
@@ -126,55 +180,6 @@ impl Placement {
         nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
             .unwrap_or_else(|e| panic!("pinning a thread to CPU {cpu}: {e}"));
     }
-}
-
-fn parse() -> Result<Option<Opts>, String> {
-    let mut o = Opts {
-        size: 64,
-        count: 10_000,
-        connections: 1,
-        rate: None,
-        out: "target/latency".into(),
-        markdown: None,
-        spin: Duration::from_micros(50),
-        runs: 5,
-        pin: Placement::Any,
-        trust_only: false,
-        ipv6: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| v.parse::<f64>().map_err(|_| format!("{flag} {v}: expected a number"));
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--size" => o.size = num(value()?)?.max(1.0) as usize,
-            "--count" => o.count = num(value()?)?.max(1.0) as usize,
-            "--connections" => o.connections = num(value()?)?.max(1.0) as usize,
-            "--rate" => o.rate = Some(num(value()?)?).filter(|r| *r > 0.0),
-            "--out" => o.out = value()?,
-            "--markdown" => o.markdown = Some(value()?),
-            "--spin" => o.spin = Duration::from_micros(num(value()?)?.max(0.0) as u64),
-            "--runs" => o.runs = num(value()?)?.max(1.0) as usize,
-            "--pin" => {
-                o.pin = match value()?.as_str() {
-                    "any" => Placement::Any,
-                    "same" => Placement::SameCpu,
-                    "split" => Placement::Split,
-                    other => return Err(format!("--pin: `{other}` is not any, same or split")),
-                }
-            }
-            "--quick" => {
-                o.count = 2_000;
-                o.runs = 1;
-            }
-            "--trust-only" => o.trust_only = true,
-            "--ipv6" => o.ipv6 = true,
-            "--bench" => {} // under `cargo bench`
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    Ok(Some(o))
 }
 
 /// Namespaces to delete if we are interrupted.
@@ -391,18 +396,10 @@ impl Series {
 }
 
 fn main() -> std::process::ExitCode {
-    let o = match parse() {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            // (A reader that stops early must not turn --help into a panic.)
-            let _ = writeln!(std::io::stdout(), "{HELP}");
-            return std::process::ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("latency: {e}\n\n{HELP}");
-            return std::process::ExitCode::from(2);
-        }
-    };
+    cli::main(|f: Flags| Ok(Opts::from(f)), run)
+}
+
+fn run(o: Opts) -> std::io::Result<()> {
     handle_signals();
     remove_leftovers();
     let mode = match o.rate {
@@ -452,7 +449,7 @@ fn main() -> std::process::ExitCode {
         for s in &series {
             println!("{}: p50 {:.1} µs, p99 {:.1} µs (medians)", s.name, s.median(0.5), s.median(0.99));
         }
-        return std::process::ExitCode::SUCCESS;
+        return Ok(());
     }
     let Some((kernel, trusts)) = series.split_last() else { unreachable!("the kernel runs last") };
     let width = 24;
@@ -502,8 +499,7 @@ fn main() -> std::process::ExitCode {
             std::fs::write(out.join("latency.svg"), plot::svg(&title, &curves))
         });
     if let Err(e) = written {
-        eprintln!("latency: writing {}: {e}", out.display());
-        return std::process::ExitCode::FAILURE;
+        return Err(std::io::Error::other(format!("writing {}: {e}", out.display())));
     }
     if let Some(path) = &o.markdown {
         let mut md = format!(
@@ -525,11 +521,9 @@ fn main() -> std::process::ExitCode {
             md += &format!("| {} | {} |\n", s.name, cells.join(" | "));
         }
         md += &format!("\n{}. Plot: `{}/latency.svg`.\n\n", verdicts.join("; "), out.display());
-        if let Err(e) = measure::append_markdown(path, &md) {
-            eprintln!("latency: writing {path}: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+        measure::append_markdown(path, &md)
+            .map_err(|e| std::io::Error::other(format!("writing {path}: {e}")))?;
     }
     println!("wrote the .hgrm files and latency.svg to {}", out.display());
-    std::process::ExitCode::SUCCESS
+    Ok(())
 }
