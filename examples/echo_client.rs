@@ -30,6 +30,7 @@ use trust::api::{Config, Interface, TcpStream};
 #[command(
     name = "echo_client",
     allow_negative_numbers = true,
+    args_override_self = true,
     after_help = "Each connection sends its bytes while reading the echo back, checks every byte, \
 shuts down its side and waits for the server to close. Exits 0 only if every byte of every \
 connection came back intact."

@@ -31,6 +31,7 @@ use clap::Parser;
 #[command(
     name = "echo_server",
     allow_negative_numbers = true,
+    args_override_self = true,
     after_help = "Every byte received is sent back; when a client closes its side, the server \
 finishes sending and closes its own. Runs until interrupted (Ctrl-C or SIGTERM), then closes \
 every connection before the device goes away."

@@ -51,6 +51,7 @@ use trust::device::tun::TunConfig;
 #[command(
     name = "latency",
     allow_negative_numbers = true,
+    args_override_self = true,
     after_help = "Needs root: it creates network namespaces (removed again at the end, on error and \
 on Ctrl-C) with a TUN device and a veth pair inside."
 )]

@@ -33,7 +33,7 @@ use trust::api::{Events, Poll};
 
 /// An application-owned epoll loop serving trust sockets
 #[derive(Parser)]
-#[command(name = "poll_loop", allow_negative_numbers = true)]
+#[command(name = "poll_loop", allow_negative_numbers = true, args_override_self = true)]
 struct Args {
     #[command(flatten)]
     serve: cli::ServeFlags,
