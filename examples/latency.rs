@@ -34,6 +34,7 @@ mod netns;
 #[path = "support/plot.rs"]
 mod plot;
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -169,10 +170,11 @@ impl Placement {
         }
     }
 
-    /// Pins the calling thread as a server (or client) thread.
+    /// Pins the calling thread as a server (or client) thread, and notes
+    /// the CPU it runs on.
     fn pin(self, server: bool) {
         let cpu = match self {
-            Placement::Any => return,
+            Placement::Any => return note_cpu(server),
             Placement::SameCpu => 0,
             Placement::Split => usize::from(server),
         };
@@ -180,6 +182,7 @@ impl Placement {
         set.set(cpu).expect("CPU index");
         nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
             .unwrap_or_else(|e| panic!("pinning a thread to CPU {cpu}: {e}"));
+        note_cpu(server);
     }
 }
 
@@ -231,19 +234,49 @@ fn remove_leftovers() {
     }
 }
 
-/// The 1-minute load average and the CPU count, with a warning when the
-/// machine is busy enough to swing the result.
-fn describe_load() -> String {
+/// The 1-minute load average, with a warning when the machine is busy
+/// enough to swing the result; the CPUs (online, those this process may
+/// use, the frequency governor) and where the threads are placed.
+fn describe_machine(pin: Placement) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let load: f64 = std::fs::read_to_string("/proc/loadavg")
-        .ok()
+    let read = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_string());
+    let load: f64 = read("/proc/loadavg")
         .and_then(|s| s.split_whitespace().next().and_then(|l| l.parse().ok()))
         .unwrap_or(0.0);
     let busy = load > 0.5 * cpus as f64;
+    let online = read("/sys/devices/system/cpu/online").unwrap_or_else(|| "?".into());
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).map_or_else(
+        |_| "?".into(),
+        |set| cpu_list((0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false))),
+    );
+    let governor = read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+        .map_or_else(|| "not exposed (no cpufreq, as in most VMs)".into(), |g| g.to_string());
     format!(
-        "load average {load:.2} on {cpus} CPUs{}",
-        if busy { " (WARNING: the machine is busy; latencies will swing between runs)" } else { "" }
+        "load average {load:.2} on {cpus} CPUs{}\n\
+         CPUs online {online}, this process may use {allowed}; frequency governor: {governor}; \
+         threads: {}",
+        if busy { " (WARNING: the machine is busy; latencies will swing between runs)" } else { "" },
+        pin.name()
     )
+}
+
+/// CPU numbers as a list: `0, 1`.
+fn cpu_list(cpus: impl IntoIterator<Item = usize>) -> String {
+    let list: Vec<String> = cpus.into_iter().map(|c| c.to_string()).collect();
+    if list.is_empty() { "?".into() } else { list.join(", ") }
+}
+
+/// The CPUs the client and server threads of the run under way were seen
+/// on (`sched_getcpu` as each starts, and as the clients and trust's
+/// server finish; a kernel server's thread finishes after its run is
+/// counted): [clients, servers].
+static SEEN: Mutex<[BTreeSet<usize>; 2]> = Mutex::new([BTreeSet::new(), BTreeSet::new()]);
+
+/// Notes the CPU the calling (server or client) thread runs on.
+fn note_cpu(server: bool) {
+    if let Ok(cpu) = nix::sched::sched_getcpu() {
+        SEEN.lock().unwrap_or_else(|e| e.into_inner())[usize::from(server)].insert(cpu);
+    }
 }
 
 fn remember(ns: &netns::Netns) {
@@ -281,6 +314,7 @@ fn client(addr: SocketAddr, o: &Opts) -> Histogram<u64> {
             hist.saturating_record(due.elapsed().as_nanos() as u64);
         }
     }
+    note_cpu(false);
     assert_eq!(back, msg, "the echo returned other bytes");
     hist
 }
@@ -318,7 +352,9 @@ fn trust_run(o: &Opts, spin: Duration) -> Histogram<u64> {
         cfg.addr6 = Some(TRUST6);
         cfg.reactor.spin = spin;
         let iface = Interface::open_embedded(cfg)?;
-        echo::serve(&iface, 7, Some(&flag))
+        let served = echo::serve(&iface, 7, Some(&flag));
+        note_cpu(true);
+        served
     });
     let opts = o.clone();
     let addr = if o.ipv6 { SocketAddr::from((TRUST6, 7)) } else { SocketAddr::from(([10, 103, 0, 2], 7)) };
@@ -368,6 +404,8 @@ struct Series {
     hgrm: &'static str,
     runs: Vec<Histogram<u64>>,
     all: Histogram<u64>,
+    /// The CPUs its [clients, servers] were seen on, over the runs.
+    cpus: [BTreeSet<usize>; 2],
 }
 
 impl Series {
@@ -377,12 +415,24 @@ impl Series {
             hgrm,
             runs: Vec::new(),
             all: Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
+            cpus: Default::default(),
         }
     }
 
+    /// A run's histogram, and the CPUs its threads were seen on.
     fn add(&mut self, h: Histogram<u64>) {
         self.all.add(&h).unwrap();
         self.runs.push(h);
+        let seen = std::mem::take(&mut *SEEN.lock().unwrap_or_else(|e| e.into_inner()));
+        for (mine, new) in self.cpus.iter_mut().zip(seen) {
+            mine.extend(new);
+        }
+    }
+
+    /// Where its threads ran: `server on CPU 1, clients on CPU 0`.
+    fn placement(&self) -> String {
+        let [clients, servers] = &self.cpus;
+        format!("server on CPU {}, clients on CPU {}", cpu_list(servers.clone()), cpu_list(clients.clone()))
     }
 
     /// (min, median, max) over the runs of quantile `q`, in µs.
@@ -416,7 +466,7 @@ fn run(o: Opts) -> std::io::Result<()> {
         o.pin.name(),
         if o.ipv6 { "IPv6" } else { "IPv4" }
     );
-    println!("{}", describe_load());
+    println!("{}", describe_machine(o.pin));
     // The servers: trust sleeping when idle, trust in its latency mode,
     // kernel TCP. They take turns, so drifts in the machine's load hit all.
     let mut modes: Vec<Option<Duration>> = vec![Some(Duration::ZERO)];
@@ -446,6 +496,10 @@ fn run(o: Opts) -> std::io::Result<()> {
         println!("run {}: p50 µs: {}", run + 1, p50s.join(", "));
     }
 
+    println!("where the threads ran (the CPUs they were seen on):");
+    for s in &series {
+        println!("  {}: {}", s.name, s.placement());
+    }
     if o.trust_only {
         for s in &series {
             println!("{}: p50 {:.1} µs, p99 {:.1} µs (medians)", s.name, s.median(0.5), s.median(0.99));
@@ -495,9 +549,23 @@ fn run(o: Opts) -> std::io::Result<()> {
         .and_then(|()| series.iter().try_for_each(|s| std::fs::write(out.join(s.hgrm), plot::hgrm(&s.all))))
         .and_then(|()| {
             let title = format!("echo round trip, {} bytes, {mode}, {}", o.size, o.pin.name());
-            let curves: Vec<(&str, &Histogram<u64>)> =
-                series.iter().map(|s| (s.name.as_str(), &s.all)).collect();
-            std::fs::write(out.join("latency.svg"), plot::svg(&title, &curves))
+            let note = if o.runs == 1 {
+                "one run; legend: its p50 and p99, as in the table".to_string()
+            } else {
+                format!(
+                    "curves: the {} runs merged; legend: p50 and p99 medians over the runs, as in the table",
+                    o.runs
+                )
+            };
+            let curves: Vec<plot::Curve> = series
+                .iter()
+                .map(|s| plot::Curve {
+                    name: &s.name,
+                    hist: &s.all,
+                    legend: format!("p50 {:.1} µs, p99 {:.1} µs", s.median(0.5), s.median(0.99)),
+                })
+                .collect();
+            std::fs::write(out.join("latency.svg"), plot::svg(&title, &note, &curves))
         });
     if let Err(e) = written {
         return Err(std::io::Error::other(format!("writing {}: {e}", out.display())));
