@@ -260,3 +260,24 @@ fn the_examples_refuse_a_device_without_an_address() {
         assert!(link.is_err(), "{name} left the device it created");
     }
 }
+
+/// The README's flag lists are the examples' own `--help`, word for word
+/// (each line indented by the list item's two spaces).
+#[test]
+fn the_readme_shows_each_examples_help() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for name in ["echo_server", "poll_loop", "echo_client", "latency"] {
+        let out = Command::new(example(name)).arg("--help").env_remove("COLUMNS").output().unwrap();
+        assert!(out.status.success(), "{name} --help");
+        let help = String::from_utf8_lossy(&out.stdout);
+        let block: Vec<String> = help
+            .trim_end()
+            .lines()
+            .map(|l| if l.is_empty() { String::new() } else { format!("  {l}") })
+            .collect();
+        assert!(
+            readme.contains(&format!("  ```text\n{}\n  ```", block.join("\n"))),
+            "README.md does not show `{name} --help` as it is now; paste it again:\n{help}"
+        );
+    }
+}
