@@ -22,69 +22,40 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use trust::api::{Interface, TcpStream};
+use clap::Parser;
+use trust::api::{Config, Interface, TcpStream};
 
-const HELP: &str = concat!(
-    "\
-echo_client: connections from the trust user-space stack to an echo server
-
-USAGE:
-    echo_client --tun NAME --addr IPV4 [--host IPV4/PREFIX] [--addr6 IPV6 --host6 IPV6/PREFIX]
-                --connect IP:PORT --bytes N [--connections K]
-
-FLAGS:
-",
-    device_flags_help!(),
-    "    --connect IP:PORT     the echo server, e.g. 10.0.0.1:7 or [fd00::1]:7
-    --bytes N             bytes each connection sends (and expects back)
-    --connections K       connections at once (default 1)
-    -h, --help            print this help
-
-Each connection sends its bytes while reading the echo back, checks every
-byte, shuts down its side and waits for the server to close. Exits 0 only
-if every byte of every connection came back intact."
-);
-
-/// How long a connection may wait for its server without progress.
-const STALL: Duration = Duration::from_secs(30);
-
+/// Connections from the trust user-space stack to an echo server
+#[derive(Parser)]
+#[command(
+    name = "echo_client",
+    allow_negative_numbers = true,
+    args_override_self = true,
+    after_help = "Each connection sends its bytes while reading the echo back, checks every byte, \
+shuts down its side and waits for the server to close. Exits 0 only if every byte of every \
+connection came back intact."
+)]
 struct Args {
-    cfg: trust::api::Config,
+    #[command(flatten)]
+    device: cli::DeviceFlags,
+    /// The echo server, e.g. 10.0.0.1:7 or [fd00::1]:7
+    #[arg(long, value_name = "IP:PORT", value_parser = socket_addr)]
     connect: SocketAddr,
+    /// Bytes each connection sends (and expects back)
+    #[arg(long, value_name = "N", value_parser = cli::whole)]
     bytes: u64,
+    /// Connections at once
+    #[arg(long, value_name = "K", default_value = "1", value_parser = cli::count)]
     connections: usize,
 }
 
-fn parse_args() -> Result<Option<Args>, String> {
-    let mut device = cli::DeviceFlags::default();
-    let (mut connect, mut bytes, mut connections) = (None, None, 1usize);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--connect" => {
-                connect =
-                    Some(cli::parse_value("--connect", &value()?, "IP:PORT, e.g. 10.0.0.1:7 or [fd00::1]:7")?)
-            }
-            "--bytes" => bytes = Some(cli::parse_value("--bytes", &value()?, "a number of bytes")?),
-            "--connections" => {
-                connections = cli::parse_value("--connections", &value()?, "a number of connections")?;
-                if connections == 0 {
-                    return Err("--connections 0: expected at least 1".into());
-                }
-            }
-            other if device.take(other, value)? => {}
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    Ok(Some(Args {
-        cfg: device.finish()?,
-        connect: connect.ok_or("--connect is required")?,
-        bytes: bytes.ok_or("--bytes is required")?,
-        connections,
-    }))
+/// `--connect`'s value.
+fn socket_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| "expected IP:PORT, such as 10.0.0.1:7 or [fd00::1]:7".into())
 }
+
+/// How long a connection may wait for its server without progress.
+const STALL: Duration = Duration::from_secs(30);
 
 /// Connection `i`'s byte at stream offset `at`.
 fn pattern(i: usize, at: u64) -> u8 {
@@ -143,9 +114,9 @@ fn run_one(iface: &Interface, i: usize, to: SocketAddr, bytes: u64) -> Result<u6
     Ok(got)
 }
 
-fn run(args: Args) -> io::Result<()> {
-    let Args { cfg, connect, bytes, connections } = args;
-    let iface = Arc::new(Interface::open(cfg)?);
+fn run((cfg, args): (Config, Args)) -> io::Result<()> {
+    let Args { connect, bytes, connections, .. } = args;
+    let iface = Arc::new(cli::open(cfg, false)?);
     let start = Instant::now();
     let workers: Vec<_> = (0..connections)
         .map(|i| {
@@ -183,5 +154,5 @@ fn run(args: Args) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    cli::main("echo_client", HELP, parse_args, run)
+    cli::main(|args: Args| Ok((args.device.finish()?, args)), run)
 }

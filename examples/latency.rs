@@ -20,6 +20,9 @@
 //!     [--pin any|same|split] [--ipv6] [--out DIR] [--markdown FILE] [--quick]
 //! ```
 
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
 #[path = "support/echo.rs"]
 #[allow(dead_code)]
 mod echo;
@@ -31,51 +34,85 @@ mod netns;
 #[path = "support/plot.rs"]
 mod plot;
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use hdrhistogram::Histogram;
 use nix::sys::signal::{SigSet, Signal};
 use trust::api::{Config, Interface};
 use trust::device::tun::TunConfig;
 
-const HELP: &str = "\
-latency: echo round-trip times, trust against kernel TCP, side by side
+/// Echo round-trip times, trust against kernel TCP, side by side
+#[derive(Parser)]
+#[command(
+    name = "latency",
+    allow_negative_numbers = true,
+    args_override_self = true,
+    after_help = "Needs root: it creates network namespaces (removed again at the end, on error and \
+on Ctrl-C) with a TUN device and a veth pair inside."
+)]
+struct Flags {
+    /// Message size in bytes
+    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = cli::count)]
+    size: usize,
+    /// Round trips per connection and run [default: 10000; 2000 with --quick]
+    #[arg(long, value_name = "N", value_parser = cli::count)]
+    count: Option<usize>,
+    /// Runs of each server, taking turns; the table gives medians over the
+    /// runs [default: 5; 1 with --quick]
+    #[arg(long, value_name = "N", value_parser = cli::count)]
+    runs: Option<usize>,
+    /// Concurrent client connections
+    #[arg(long, value_name = "N", default_value = "1", value_parser = cli::count)]
+    connections: usize,
+    /// Messages per second per connection, open loop (latency counted from
+    /// the scheduled send time; 0: closed loop) [default: closed loop, the
+    /// next message when the previous one is back]
+    #[arg(long, value_name = "R", value_parser = rate)]
+    rate: Option<f64>,
+    /// Where to write latency-trust.hgrm, latency-trust-spin.hgrm,
+    /// latency-kernel.hgrm and latency.svg
+    #[arg(long, value_name = "DIR", default_value = "target/latency")]
+    out: String,
+    /// trust's latency mode: its server polls for completions this long
+    /// before it sleeps (0 leaves the latency-mode row out)
+    #[arg(long, value_name = "MICROS", default_value = "50", value_parser = cli::micros)]
+    spin: Duration,
+    /// Where the server and client threads run: any lets the scheduler
+    /// place them; same puts servers and clients all on CPU 0; split puts
+    /// servers on CPU 1 and clients on CPU 0
+    #[arg(long, value_name = "PLACEMENT", value_enum, default_value_t = Placement::Any)]
+    pin: Placement,
+    /// Measure both stacks over IPv6 (trust's TUN and the kernel's veth get
+    /// IPv6 addresses; default IPv4)
+    #[arg(long)]
+    ipv6: bool,
+    /// Also append the table to FILE, as Markdown
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<String>,
+    /// One run of 2000 round trips (a smoke run)
+    #[arg(long)]
+    quick: bool,
+    /// Leave kernel TCP out (to profile trust alone)
+    #[arg(long)]
+    trust_only: bool,
+    /// Passed by `cargo bench`; ignored
+    #[arg(long, hide = true)]
+    bench: bool,
+}
 
-USAGE:
-    cargo run --release --example latency -- [FLAGS]
-
-FLAGS:
-    --size BYTES          message size (default 64)
-    --count N             round trips per connection and run (default 10000)
-    --runs N              runs of each server, taking turns (default 5);
-                          the table gives medians over the runs
-    --connections N       concurrent client connections (default 1)
-    --rate R              messages per second per connection, open loop
-                          (latency counted from the scheduled send time);
-                          default: closed loop, next message when the
-                          previous one is back
-    --out DIR             where to write latency-trust.hgrm,
-                          latency-kernel.hgrm and latency.svg
-                          (default target/latency)
-    --spin MICROS         trust's latency mode: its server polls for
-                          completions this long before it sleeps (default
-                          50; 0 leaves the latency-mode row out)
-    --pin PLACEMENT       any: let the scheduler place threads (default);
-                          same: servers and clients all on CPU 0;
-                          split: servers on CPU 1, clients on CPU 0
-    --ipv6                measure both stacks over IPv6 (trust's TUN and the
-                          kernel's veth get IPv6 addresses; default IPv4)
-    --markdown FILE       also append the table to FILE, as Markdown
-    --quick               one run of 2000 round trips (a smoke run)
-    --trust-only          leave kernel TCP out (to profile trust alone)
-    -h, --help            print this help
-
-Needs root: it creates network namespaces (removed again at the end, on
-error and on Ctrl-C) with a TUN device and a veth pair inside.";
+/// `--rate`'s value: 0 or more messages a second.
+fn rate(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r >= 0.0)
+        .ok_or_else(|| "expected a number of messages per second, such as 10000".into())
+}
 
 #[derive(Clone)]
 struct Opts {
@@ -97,10 +134,29 @@ struct Opts {
     ipv6: bool,
 }
 
+impl From<Flags> for Opts {
+    fn from(f: Flags) -> Opts {
+        Opts {
+            size: f.size,
+            count: f.count.unwrap_or(if f.quick { 2_000 } else { 10_000 }),
+            connections: f.connections,
+            rate: f.rate.filter(|r| *r > 0.0),
+            out: f.out,
+            markdown: f.markdown,
+            spin: f.spin,
+            runs: f.runs.unwrap_or(if f.quick { 1 } else { 5 }),
+            pin: f.pin,
+            trust_only: f.trust_only,
+            ipv6: f.ipv6,
+        }
+    }
+}
+
 /// Where the server and client threads run.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Placement {
     Any,
+    #[value(name = "same")]
     SameCpu,
     Split,
 }
@@ -114,10 +170,11 @@ impl Placement {
         }
     }
 
-    /// Pins the calling thread as a server (or client) thread.
+    /// Pins the calling thread as a server (or client) thread, and notes
+    /// the CPU it runs on.
     fn pin(self, server: bool) {
         let cpu = match self {
-            Placement::Any => return,
+            Placement::Any => return note_cpu(server),
             Placement::SameCpu => 0,
             Placement::Split => usize::from(server),
         };
@@ -125,56 +182,8 @@ impl Placement {
         set.set(cpu).expect("CPU index");
         nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
             .unwrap_or_else(|e| panic!("pinning a thread to CPU {cpu}: {e}"));
+        note_cpu(server);
     }
-}
-
-fn parse() -> Result<Option<Opts>, String> {
-    let mut o = Opts {
-        size: 64,
-        count: 10_000,
-        connections: 1,
-        rate: None,
-        out: "target/latency".into(),
-        markdown: None,
-        spin: Duration::from_micros(50),
-        runs: 5,
-        pin: Placement::Any,
-        trust_only: false,
-        ipv6: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| v.parse::<f64>().map_err(|_| format!("{flag} {v}: expected a number"));
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--size" => o.size = num(value()?)?.max(1.0) as usize,
-            "--count" => o.count = num(value()?)?.max(1.0) as usize,
-            "--connections" => o.connections = num(value()?)?.max(1.0) as usize,
-            "--rate" => o.rate = Some(num(value()?)?).filter(|r| *r > 0.0),
-            "--out" => o.out = value()?,
-            "--markdown" => o.markdown = Some(value()?),
-            "--spin" => o.spin = Duration::from_micros(num(value()?)?.max(0.0) as u64),
-            "--runs" => o.runs = num(value()?)?.max(1.0) as usize,
-            "--pin" => {
-                o.pin = match value()?.as_str() {
-                    "any" => Placement::Any,
-                    "same" => Placement::SameCpu,
-                    "split" => Placement::Split,
-                    other => return Err(format!("--pin: `{other}` is not any, same or split")),
-                }
-            }
-            "--quick" => {
-                o.count = 2_000;
-                o.runs = 1;
-            }
-            "--trust-only" => o.trust_only = true,
-            "--ipv6" => o.ipv6 = true,
-            "--bench" => {} // under `cargo bench`
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    Ok(Some(o))
 }
 
 /// Namespaces to delete if we are interrupted.
@@ -225,19 +234,49 @@ fn remove_leftovers() {
     }
 }
 
-/// The 1-minute load average and the CPU count, with a warning when the
-/// machine is busy enough to swing the result.
-fn describe_load() -> String {
+/// The 1-minute load average, with a warning when the machine is busy
+/// enough to swing the result; the CPUs (online, those this process may
+/// use, the frequency governor) and where the threads are placed.
+fn describe_machine(pin: Placement) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let load: f64 = std::fs::read_to_string("/proc/loadavg")
-        .ok()
+    let read = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_string());
+    let load: f64 = read("/proc/loadavg")
         .and_then(|s| s.split_whitespace().next().and_then(|l| l.parse().ok()))
         .unwrap_or(0.0);
     let busy = load > 0.5 * cpus as f64;
+    let online = read("/sys/devices/system/cpu/online").unwrap_or_else(|| "?".into());
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).map_or_else(
+        |_| "?".into(),
+        |set| cpu_list((0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false))),
+    );
+    let governor = read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+        .map_or_else(|| "not exposed (no cpufreq, as in most VMs)".into(), |g| g.to_string());
     format!(
-        "load average {load:.2} on {cpus} CPUs{}",
-        if busy { " (WARNING: the machine is busy; latencies will swing between runs)" } else { "" }
+        "load average {load:.2} on {cpus} CPUs{}\n\
+         CPUs online {online}, this process may use {allowed}; frequency governor: {governor}; \
+         threads: {}",
+        if busy { " (WARNING: the machine is busy; latencies will swing between runs)" } else { "" },
+        pin.name()
     )
+}
+
+/// CPU numbers as a list: `0, 1`.
+fn cpu_list(cpus: impl IntoIterator<Item = usize>) -> String {
+    let list: Vec<String> = cpus.into_iter().map(|c| c.to_string()).collect();
+    if list.is_empty() { "?".into() } else { list.join(", ") }
+}
+
+/// The CPUs the client and server threads of the run under way were seen
+/// on (`sched_getcpu` as each starts, and as the clients and trust's
+/// server finish; a kernel server's thread finishes after its run is
+/// counted): [clients, servers].
+static SEEN: Mutex<[BTreeSet<usize>; 2]> = Mutex::new([BTreeSet::new(), BTreeSet::new()]);
+
+/// Notes the CPU the calling (server or client) thread runs on.
+fn note_cpu(server: bool) {
+    if let Ok(cpu) = nix::sched::sched_getcpu() {
+        SEEN.lock().unwrap_or_else(|e| e.into_inner())[usize::from(server)].insert(cpu);
+    }
 }
 
 fn remember(ns: &netns::Netns) {
@@ -275,6 +314,7 @@ fn client(addr: SocketAddr, o: &Opts) -> Histogram<u64> {
             hist.saturating_record(due.elapsed().as_nanos() as u64);
         }
     }
+    note_cpu(false);
     assert_eq!(back, msg, "the echo returned other bytes");
     hist
 }
@@ -312,7 +352,9 @@ fn trust_run(o: &Opts, spin: Duration) -> Histogram<u64> {
         cfg.addr6 = Some(TRUST6);
         cfg.reactor.spin = spin;
         let iface = Interface::open_embedded(cfg)?;
-        echo::serve(&iface, 7, Some(&flag))
+        let served = echo::serve(&iface, 7, Some(&flag));
+        note_cpu(true);
+        served
     });
     let opts = o.clone();
     let addr = if o.ipv6 { SocketAddr::from((TRUST6, 7)) } else { SocketAddr::from(([10, 103, 0, 2], 7)) };
@@ -362,6 +404,8 @@ struct Series {
     hgrm: &'static str,
     runs: Vec<Histogram<u64>>,
     all: Histogram<u64>,
+    /// The CPUs its [clients, servers] were seen on, over the runs.
+    cpus: [BTreeSet<usize>; 2],
 }
 
 impl Series {
@@ -371,12 +415,24 @@ impl Series {
             hgrm,
             runs: Vec::new(),
             all: Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
+            cpus: Default::default(),
         }
     }
 
+    /// A run's histogram, and the CPUs its threads were seen on.
     fn add(&mut self, h: Histogram<u64>) {
         self.all.add(&h).unwrap();
         self.runs.push(h);
+        let seen = std::mem::take(&mut *SEEN.lock().unwrap_or_else(|e| e.into_inner()));
+        for (mine, new) in self.cpus.iter_mut().zip(seen) {
+            mine.extend(new);
+        }
+    }
+
+    /// Where its threads ran: `server on CPU 1, clients on CPU 0`.
+    fn placement(&self) -> String {
+        let [clients, servers] = &self.cpus;
+        format!("server on CPU {}, clients on CPU {}", cpu_list(servers.clone()), cpu_list(clients.clone()))
     }
 
     /// (min, median, max) over the runs of quantile `q`, in µs.
@@ -391,18 +447,10 @@ impl Series {
 }
 
 fn main() -> std::process::ExitCode {
-    let o = match parse() {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            // (A reader that stops early must not turn --help into a panic.)
-            let _ = writeln!(std::io::stdout(), "{HELP}");
-            return std::process::ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("latency: {e}\n\n{HELP}");
-            return std::process::ExitCode::from(2);
-        }
-    };
+    cli::main(|f: Flags| Ok(Opts::from(f)), run)
+}
+
+fn run(o: Opts) -> std::io::Result<()> {
     handle_signals();
     remove_leftovers();
     let mode = match o.rate {
@@ -418,7 +466,7 @@ fn main() -> std::process::ExitCode {
         o.pin.name(),
         if o.ipv6 { "IPv6" } else { "IPv4" }
     );
-    println!("{}", describe_load());
+    println!("{}", describe_machine(o.pin));
     // The servers: trust sleeping when idle, trust in its latency mode,
     // kernel TCP. They take turns, so drifts in the machine's load hit all.
     let mut modes: Vec<Option<Duration>> = vec![Some(Duration::ZERO)];
@@ -448,11 +496,15 @@ fn main() -> std::process::ExitCode {
         println!("run {}: p50 µs: {}", run + 1, p50s.join(", "));
     }
 
+    println!("where the threads ran (the CPUs they were seen on):");
+    for s in &series {
+        println!("  {}: {}", s.name, s.placement());
+    }
     if o.trust_only {
         for s in &series {
             println!("{}: p50 {:.1} µs, p99 {:.1} µs (medians)", s.name, s.median(0.5), s.median(0.99));
         }
-        return std::process::ExitCode::SUCCESS;
+        return Ok(());
     }
     let Some((kernel, trusts)) = series.split_last() else { unreachable!("the kernel runs last") };
     let width = 24;
@@ -497,13 +549,26 @@ fn main() -> std::process::ExitCode {
         .and_then(|()| series.iter().try_for_each(|s| std::fs::write(out.join(s.hgrm), plot::hgrm(&s.all))))
         .and_then(|()| {
             let title = format!("echo round trip, {} bytes, {mode}, {}", o.size, o.pin.name());
-            let curves: Vec<(&str, &Histogram<u64>)> =
-                series.iter().map(|s| (s.name.as_str(), &s.all)).collect();
-            std::fs::write(out.join("latency.svg"), plot::svg(&title, &curves))
+            let note = if o.runs == 1 {
+                "one run; legend: its p50 and p99, as in the table".to_string()
+            } else {
+                format!(
+                    "curves: the {} runs merged; legend: p50 and p99 medians over the runs, as in the table",
+                    o.runs
+                )
+            };
+            let curves: Vec<plot::Curve> = series
+                .iter()
+                .map(|s| plot::Curve {
+                    name: &s.name,
+                    hist: &s.all,
+                    legend: format!("p50 {:.1} µs, p99 {:.1} µs", s.median(0.5), s.median(0.99)),
+                })
+                .collect();
+            std::fs::write(out.join("latency.svg"), plot::svg(&title, &note, &curves))
         });
     if let Err(e) = written {
-        eprintln!("latency: writing {}: {e}", out.display());
-        return std::process::ExitCode::FAILURE;
+        return Err(std::io::Error::other(format!("writing {}: {e}", out.display())));
     }
     if let Some(path) = &o.markdown {
         let mut md = format!(
@@ -525,11 +590,9 @@ fn main() -> std::process::ExitCode {
             md += &format!("| {} | {} |\n", s.name, cells.join(" | "));
         }
         md += &format!("\n{}. Plot: `{}/latency.svg`.\n\n", verdicts.join("; "), out.display());
-        if let Err(e) = measure::append_markdown(path, &md) {
-            eprintln!("latency: writing {path}: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+        measure::append_markdown(path, &md)
+            .map_err(|e| std::io::Error::other(format!("writing {path}: {e}")))?;
     }
     println!("wrote the .hgrm files and latency.svg to {}", out.display());
-    std::process::ExitCode::SUCCESS
+    Ok(())
 }

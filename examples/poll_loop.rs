@@ -13,6 +13,7 @@
 //! seconds.
 
 #[path = "support/cli.rs"]
+#[allow(dead_code)]
 mod cli;
 #[path = "support/echo.rs"]
 #[allow(dead_code)]
@@ -24,57 +25,32 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use clap::Parser;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
-use trust::api::{Events, Interface, Poll};
+use trust::api::{Events, Poll};
 
-const HELP: &str = concat!(
-    "\
-poll_loop: an application-owned epoll loop serving trust sockets
-
-USAGE:
-    poll_loop --tun NAME --addr IPV4 [--host IPV4/PREFIX] [--addr6 IPV6 --host6 IPV6/PREFIX]
-              --port N [--seconds S]
-
-FLAGS:
-",
-    device_flags_help!(),
-    "    --port N              TCP port to serve echo on
-    --seconds S           stop after S seconds (default: run until interrupted)
-    -h, --help            print this help"
-);
+/// An application-owned epoll loop serving trust sockets
+#[derive(Parser)]
+#[command(name = "poll_loop", allow_negative_numbers = true, args_override_self = true)]
+struct Args {
+    #[command(flatten)]
+    serve: cli::ServeFlags,
+    /// Stop after S seconds (default: run until interrupted)
+    #[arg(long, value_name = "S", value_parser = cli::whole)]
+    seconds: Option<u64>,
+}
 
 /// epoll tokens of the loop's two sources.
 const STACK: u64 = 1;
 const TIMER: u64 = 2;
 
-struct Args {
-    serve: cli::Serve,
-    seconds: Option<u64>,
-}
-
-fn parse_args() -> Result<Option<Args>, String> {
-    let mut flags = cli::ServeFlags::default();
-    let mut seconds = None;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--seconds" => seconds = Some(cli::parse_value("--seconds", &value()?, "a number of seconds")?),
-            other if flags.take(other, value)? => {}
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    Ok(Some(Args { serve: flags.finish()?, seconds }))
-}
-
-fn run(args: Args) -> io::Result<()> {
+fn run((serve, args): (cli::Serve, Args)) -> io::Result<()> {
     // The stack runs on its own reactor thread; this thread only reacts.
     let stop = cli::stop_on_signals();
-    let cli::Serve { cfg, addr, port } = args.serve;
-    let iface = Interface::open(cfg)?;
+    let cli::Serve { cfg, addr, port } = serve;
+    let iface = cli::open(cfg, false)?;
     let poll = Poll::new(&iface)?;
     let mut service = echo::EchoService::new(&iface, &poll, port)?;
 
@@ -125,5 +101,5 @@ fn run(args: Args) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    cli::main("poll_loop", HELP, parse_args, run)
+    cli::main(|args: Args| Ok((args.serve.finish()?, args)), run)
 }

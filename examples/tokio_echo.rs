@@ -20,63 +20,40 @@ use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
-use trust::api::Interface;
 use trust::api::tokio::{TcpListener, TcpStream};
 
-const HELP: &str = concat!(
-    "\
-tokio_echo: the TCP echo server, written with tokio tasks on trust
-
-USAGE:
-    tokio_echo --tun NAME --addr IPV4 [--host IPV4/PREFIX] [--addr6 IPV6 --host6 IPV6/PREFIX]
-               --port N [--threaded] [--no-offload] [--spin MICROS]
-
-FLAGS:
-",
-    device_flags_help!(),
-    "    --port N              TCP port to serve echo on
-    --no-offload          do not use the TUN offloads (see echo_server --help);
-                          --offload asks for the default
-    --spin MICROS         the reactor polls for packets this long before it
-                          sleeps (default 50; 0 sleeps at once)
-    --threaded            accepted for echo_server's sake: the reactor always
-                          runs on its own thread here
-    -h, --help            print this help
-
-Every byte received is sent back; when a client closes its side, the server
-finishes sending and closes its own. Runs until interrupted (Ctrl-C or
-SIGTERM), then closes every connection before the device goes away."
-);
-
+/// The TCP echo server, written with tokio tasks on the trust user-space
+/// stack (takes echo_server's flags)
+#[derive(Parser)]
+#[command(
+    name = "tokio_echo",
+    allow_negative_numbers = true,
+    args_override_self = true,
+    after_help = "Every byte received is sent back; when a client closes its side, the server \
+finishes sending and closes its own. Runs until interrupted (Ctrl-C or SIGTERM), then closes \
+every connection before the device goes away."
+)]
 struct Args {
-    serve: cli::Serve,
-    offload: Option<bool>,
+    #[command(flatten)]
+    serve: cli::ServeFlags,
+    /// Do not use the TUN offloads (see echo_server --help)
+    #[arg(long, overrides_with = "offload")]
+    no_offload: bool,
+    /// Use the TUN offloads (the default; undoes an earlier --no-offload)
+    #[arg(long, overrides_with = "no_offload")]
+    offload: bool,
+    /// The reactor polls for packets this long before it sleeps (0 sleeps
+    /// at once)
+    #[arg(long, value_name = "MICROS", default_value = "50", value_parser = cli::micros)]
     spin: Duration,
-}
-
-fn parse_args() -> Result<Option<Args>, String> {
-    let mut flags = cli::ServeFlags::default();
-    let (mut offload, mut spin) = (None, Duration::from_micros(50));
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--threaded" => {}
-            "--offload" => offload = Some(true),
-            "--no-offload" => offload = Some(false),
-            "--spin" => {
-                spin =
-                    Duration::from_micros(cli::parse_value("--spin", &value()?, "microseconds, such as 50")?)
-            }
-            other if flags.take(other, value)? => {}
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    Ok(Some(Args { serve: flags.finish()?, offload, spin }))
+    /// Accepted for echo_server's sake: the reactor always runs on its own
+    /// thread here (tokio's tasks cannot drive an embedded one)
+    #[arg(long)]
+    threaded: bool,
 }
 
 /// Echoes one connection until the client closes its side, then closes
@@ -95,7 +72,7 @@ async fn echo(mut stream: TcpStream) -> io::Result<u64> {
     }
 }
 
-async fn serve(iface: &Interface, port: u16) -> io::Result<()> {
+async fn serve(iface: &trust::api::Interface, port: u16) -> io::Result<()> {
     let listener = TcpListener::bind(iface, port)?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -123,11 +100,13 @@ async fn serve(iface: &Interface, port: u16) -> io::Result<()> {
     Ok(())
 }
 
-fn run(args: Args) -> io::Result<()> {
-    let cli::Serve { mut cfg, addr, port } = args.serve;
-    cfg.offload = args.offload.unwrap_or(cfg.offload);
+fn run((flags, args): (cli::Serve, Args)) -> io::Result<()> {
+    let cli::Serve { mut cfg, addr, port } = flags;
+    if args.no_offload || args.offload {
+        cfg.offload = args.offload;
+    }
     cfg.reactor.spin = args.spin;
-    let iface = Interface::open(cfg)?;
+    let iface = cli::open(cfg, false)?;
     let v6 = iface.addr6().map_or(String::new(), |a| format!(" and [{a}]:{port}"));
     eprintln!(
         "tokio_echo: {addr}:{port}{v6} on {} ({} reactor{}, spin {:?})",
@@ -146,5 +125,5 @@ fn run(args: Args) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    cli::main("tokio_echo", HELP, parse_args, run)
+    cli::main(|args: Args| Ok((args.serve.finish()?, args)), run)
 }

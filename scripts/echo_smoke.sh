@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 ip netns exec "$NS" ip link set lo up
 HELP_TEXT=$("$BIN" --help)
-grep -q -- "--host IPV4/PREFIX" <<<"$HELP_TEXT"
+grep -q -- "--host <IPV4/PREFIX>" <<<"$HELP_TEXT"
 
 check() { # $1: server address
     local addr=$1 got

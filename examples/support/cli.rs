@@ -1,14 +1,19 @@
-//! What the examples' command lines share: the `main` that prints help,
-//! usage errors (exit 2) and failures (exit 1), and flag values.
+//! What the examples' command lines share (parsed by `clap`): the `main`
+//! that prints help (exit 0), usage errors (exit 2) and failures (exit 1),
+//! the device and server flags, and the flag values, each refused in plain
+//! words that name the flag and the value.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use clap::Parser;
+use clap::error::ErrorKind;
 use nix::sys::signal::{SigSet, Signal};
 
-use trust::api::Config;
+use trust::api::{Config, Interface};
 use trust::device::tun::TunConfig;
 
 /// Set once SIGINT or SIGTERM has arrived ([`stop_on_signals`]).
@@ -34,108 +39,67 @@ pub fn stop_on_signals() -> &'static AtomicBool {
     &STOPPED
 }
 
-/// Runs `run` on the arguments `parse` makes of the command line.
-/// `parse` returns `Ok(None)` for `--help`.
-pub fn main<A>(
-    name: &str,
-    help: &str,
-    parse: impl FnOnce() -> Result<Option<A>, String>,
-    run: impl FnOnce(A) -> io::Result<()>,
+/// Parses the command line into `A` (`--help` prints the help and exits
+/// 0; a flag or value that does not parse is a usage error, exit 2), lets
+/// `check` turn it into what `run` takes (its refusal is a usage error
+/// too), and runs it: exit 0, or 1 with the error.
+pub fn main<A: Parser, B>(
+    check: impl FnOnce(A) -> Result<B, String>,
+    run: impl FnOnce(B) -> io::Result<()>,
 ) -> ExitCode {
-    match parse() {
-        Ok(None) => {
-            // Not `println!`: a reader that stops early (`| head`) must not
-            // turn `--help` into a panic.
-            let _ = writeln!(io::stdout(), "{help}");
-            ExitCode::SUCCESS
-        }
+    let checked =
+        check(A::parse()).unwrap_or_else(|e| A::command().error(ErrorKind::ValueValidation, e).exit());
+    match run(checked) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{name}: {e}\n\n{help}");
-            ExitCode::from(2)
+            eprintln!("{}: {e}", A::command().get_name());
+            ExitCode::FAILURE
         }
-        Ok(Some(args)) => match run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("{name}: {e}");
-                ExitCode::FAILURE
-            }
-        },
     }
-}
-
-/// The help text of [`DeviceFlags`], one literal for every example's
-/// `concat!`.
-#[macro_export]
-macro_rules! device_flags_help {
-    () => {
-        "    --tun NAME            TUN device to use. If it exists and already has an
-                          address it is used as it is; otherwise it is created
-                          (or attached) and configured with --host.
-    --addr IPV4           the stack's own IPv4 address (on the TUN's subnet)
-    --host IPV4/PREFIX    the kernel side's address on the TUN, e.g. 10.0.0.1/24
-                          (needed when the device has no address yet)
-    --addr6 IPV6          also speak IPv6, with this address (on --host6's
-                          subnet); servers then listen on both families
-    --host6 IPV6/PREFIX   the kernel side's IPv6 address on the TUN, e.g.
-                          fd00::1/64 (usable at once: a TUN needs no
-                          duplicate address detection)
-"
-    };
 }
 
 /// The flags every example that runs on a TUN device shares: `--tun NAME
 /// --addr IPV4 [--host IPV4/PREFIX] [--addr6 IPV6 --host6 IPV6/PREFIX]`.
-#[derive(Default)]
+#[derive(clap::Args)]
 pub struct DeviceFlags {
-    tun: Option<String>,
-    addr: Option<Ipv4Addr>,
+    /// TUN device to use. If it exists and already has an address it is
+    /// used as it is; otherwise it is created (or attached) and configured
+    /// with --host
+    #[arg(long, value_name = "NAME")]
+    tun: String,
+    /// The stack's own IPv4 address, on the TUN's subnet
+    #[arg(long, value_name = "IPV4", value_parser = ipv4)]
+    addr: Ipv4Addr,
+    /// The kernel side's address on the TUN, e.g. 10.0.0.1/24 (needed when
+    /// the device has no address yet)
+    #[arg(long, value_name = "IPV4/PREFIX", value_parser = cidr4)]
     host: Option<(Ipv4Addr, u8)>,
+    /// Also speak IPv6, with this address (on --host6's subnet); servers
+    /// then listen on both families
+    #[arg(long, value_name = "IPV6", value_parser = ipv6)]
     addr6: Option<Ipv6Addr>,
+    /// The kernel side's IPv6 address on the TUN, e.g. fd00::1/64 (usable
+    /// at once: a TUN needs no duplicate address detection)
+    #[arg(long, value_name = "IPV6/PREFIX", value_parser = cidr6, requires = "addr6")]
     host6: Option<(Ipv6Addr, u8)>,
 }
 
 impl DeviceFlags {
-    /// Takes `flag` if it is one of these (reading its value with
-    /// `value`): `Ok(false)` if it is not.
-    pub fn take(
-        &mut self,
-        flag: &str,
-        value: impl FnOnce() -> Result<String, String>,
-    ) -> Result<bool, String> {
-        match flag {
-            "--tun" => self.tun = Some(value()?),
-            "--addr" => {
-                self.addr = Some(parse_value("--addr", &value()?, "an IPv4 address such as 10.0.0.2")?)
-            }
-            "--host" => self.host = Some(parse_cidr("--host", &value()?, 32)?),
-            "--addr6" => {
-                self.addr6 = Some(parse_value("--addr6", &value()?, "an IPv6 address such as fd00::2")?)
-            }
-            "--host6" => self.host6 = Some(parse_cidr("--host6", &value()?, 128)?),
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    /// The interface's settings, or which required flag is missing. The
+    /// The interface's settings, or why the addresses cannot work. The
     /// examples let `TRUST_OFFLOAD`, `TRUST_REACTOR`, `TRUST_SPIN` and
     /// `TRUST_SQPOLL` switch the defaults ([`Config::apply_env`]); their
     /// own flags come after.
-    pub fn finish(self) -> Result<Config, String> {
-        let mut tun = TunConfig::new(&self.tun.ok_or("--tun is required")?);
+    pub fn finish(&self) -> Result<Config, String> {
+        let mut tun = TunConfig::new(&self.tun);
         tun.host = self.host;
         tun.host6 = self.host6;
-        let addr = self.addr.ok_or("--addr is required")?;
-        if self.host6.is_some() && self.addr6.is_none() {
-            return Err("--host6 needs --addr6".into());
-        }
         if let Some((host, prefix)) = self.host {
-            check_subnet("--addr", IpAddr::V4(addr), "--host", IpAddr::V4(host), prefix)?;
+            check_subnet("--addr", IpAddr::V4(self.addr), "--host", IpAddr::V4(host), prefix)?;
         }
         if let (Some(addr6), Some((host6, prefix))) = (self.addr6, self.host6) {
             check_subnet("--addr6", IpAddr::V6(addr6), "--host6", IpAddr::V6(host6), prefix)?;
         }
-        let mut cfg = Config::new(tun, addr);
+        let mut cfg = Config::new(tun, self.addr);
         cfg.addr6 = self.addr6;
         cfg.apply_env().map_err(|e| format!("environment: {e}"))?;
         Ok(cfg)
@@ -144,10 +108,13 @@ impl DeviceFlags {
 
 /// The flags of an example that serves on a TUN device: [`DeviceFlags`]
 /// and `--port N`.
-#[derive(Default)]
+#[derive(clap::Args)]
 pub struct ServeFlags {
+    #[command(flatten)]
     device: DeviceFlags,
-    port: Option<u16>,
+    /// TCP port to serve echo on
+    #[arg(long, value_name = "N", value_parser = port)]
+    port: u16,
 }
 
 /// What [`ServeFlags`] make: the interface's settings and the port.
@@ -158,26 +125,29 @@ pub struct Serve {
 }
 
 impl ServeFlags {
-    /// Takes `flag` if it is one of these (reading its value with
-    /// `value`): `Ok(false)` if it is not.
-    pub fn take(
-        &mut self,
-        flag: &str,
-        value: impl FnOnce() -> Result<String, String>,
-    ) -> Result<bool, String> {
-        if flag == "--port" {
-            self.port = Some(parse_value("--port", &value()?, "a port number from 1 to 65535")?);
-            return Ok(true);
-        }
-        self.device.take(flag, value)
-    }
-
-    /// The settings, or which required flag is missing.
-    pub fn finish(self) -> Result<Serve, String> {
+    /// The settings, or why the addresses cannot work.
+    pub fn finish(&self) -> Result<Serve, String> {
         let cfg = self.device.finish()?;
-        let port = self.port.ok_or("--port is required")?;
-        Ok(Serve { addr: cfg.addr, cfg, port })
+        Ok(Serve { addr: cfg.addr, cfg, port: self.port })
     }
+}
+
+/// Opens the interface (`embedded`: the caller's thread drives it) and
+/// refuses a device whose kernel side has no address: the stack would run,
+/// but nothing could reach it.
+pub fn open(cfg: Config, embedded: bool) -> io::Result<Interface> {
+    let addr = cfg.addr;
+    let iface = if embedded { Interface::open_embedded(cfg)? } else { Interface::open(cfg)? };
+    if !iface.kernel_side_has_address()? {
+        let [a, b, c, d] = addr.octets();
+        let host = Ipv4Addr::new(a, b, c, if d == 1 { 2 } else { 1 });
+        return Err(io::Error::other(format!(
+            "the TUN device {name} has no address on the kernel side, so the kernel cannot reach {addr}: \
+             pass --host IPV4/PREFIX (e.g. --host {host}/24) to give it one",
+            name = iface.tun_name()
+        )));
+    }
+    Ok(iface)
 }
 
 /// Refuses a stack address the kernel could not reach over the TUN: the
@@ -226,31 +196,55 @@ fn check_subnet(
     Ok(())
 }
 
-/// `s` parsed as the value of `flag`, or an error that names the flag, the
-/// value and what was expected.
-pub fn parse_value<T: std::str::FromStr>(flag: &str, s: &str, expected: &str) -> Result<T, String> {
-    s.parse().map_err(|_| format!("{flag} {s}: expected {expected}"))
+/// `--addr`'s value.
+pub fn ipv4(s: &str) -> Result<Ipv4Addr, String> {
+    s.parse().map_err(|_| "expected an IPv4 address, such as 10.0.0.2".into())
 }
 
-/// `IP/PREFIX`, as `--host` (IPv4, prefix up to 32) and `--host6` (IPv6,
-/// up to 128) take it.
-fn parse_cidr<A: std::str::FromStr<Err = std::net::AddrParseError>>(
-    flag: &str,
-    s: &str,
-    max_prefix: u8,
-) -> Result<(A, u8), String> {
-    let family = if max_prefix == 32 { "IPv4" } else { "IPv6" };
-    let expected = || {
-        format!(
-            "{flag} {s}: expected an {family} address and prefix length, such as {}",
-            if max_prefix == 32 { "10.0.0.1/24" } else { "fd00::1/64" }
-        )
-    };
-    let (ip, prefix) = s.split_once('/').ok_or_else(expected)?;
-    let ip = ip.parse().map_err(|_| expected())?;
-    let prefix =
-        prefix.parse().ok().filter(|p| *p <= max_prefix).ok_or_else(|| {
-            format!("{flag} {s}: the prefix length must be a number from 0 to {max_prefix}")
-        })?;
+/// `--addr6`'s value.
+pub fn ipv6(s: &str) -> Result<Ipv6Addr, String> {
+    s.parse().map_err(|_| "expected an IPv6 address, such as fd00::2".into())
+}
+
+/// `--host`'s value: an IPv4 address and prefix length.
+pub fn cidr4(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    cidr(s, 32, "an IPv4 address and prefix length, such as 10.0.0.1/24")
+}
+
+/// `--host6`'s value: an IPv6 address and prefix length.
+pub fn cidr6(s: &str) -> Result<(Ipv6Addr, u8), String> {
+    cidr(s, 128, "an IPv6 address and prefix length, such as fd00::1/64")
+}
+
+fn cidr<A: std::str::FromStr>(s: &str, max_prefix: u8, expected: &str) -> Result<(A, u8), String> {
+    let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("expected {expected}"))?;
+    let ip = ip.parse().map_err(|_| format!("expected {expected}"))?;
+    let prefix = prefix
+        .parse()
+        .ok()
+        .filter(|p| *p <= max_prefix)
+        .ok_or_else(|| format!("the prefix length must be a number from 0 to {max_prefix}"))?;
     Ok((ip, prefix))
+}
+
+/// A TCP port.
+pub fn port(s: &str) -> Result<u16, String> {
+    s.parse().ok().filter(|p| *p > 0).ok_or_else(|| "expected a port number from 1 to 65535".into())
+}
+
+/// A whole number of microseconds.
+pub fn micros(s: &str) -> Result<Duration, String> {
+    whole(s)
+        .map(Duration::from_micros)
+        .map_err(|_| "expected a whole number of microseconds, such as 50".into())
+}
+
+/// A whole number, 0 or more.
+pub fn whole(s: &str) -> Result<u64, String> {
+    s.parse().map_err(|_| format!("expected a whole number from 0 to {}", u64::MAX))
+}
+
+/// A count of at least one.
+pub fn count(s: &str) -> Result<usize, String> {
+    s.parse().ok().filter(|n| *n > 0).ok_or_else(|| "expected a whole number, at least 1".into())
 }

@@ -442,6 +442,15 @@ impl Interface {
     pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.inner
     }
+
+    /// Whether the TUN device's kernel side has an address (IPv4, or IPv6
+    /// other than link-local), so that the kernel can reach the stack. A
+    /// device created without [`TunConfig::host`] (or `host6`) has none:
+    /// the stack then runs, but nothing can reach it. Asked in the calling
+    /// thread's network namespace.
+    pub fn kernel_side_has_address(&self) -> io::Result<bool> {
+        crate::device::tun::kernel_side_has_address(&self.tun_name)
+    }
 }
 
 impl Drop for Interface {

@@ -399,6 +399,15 @@ impl<'a> Control<'a> {
     }
 }
 
+/// Whether the kernel side of the interface `name` (in the calling
+/// thread's network namespace) has an address the kernel can reach the
+/// stack from: IPv4 (`SIOCGIFADDR`), or IPv6 other than link-local
+/// (`if_inet6`). Without one, nothing on the kernel side can talk to the
+/// stack over this device.
+pub fn kernel_side_has_address(name: &str) -> io::Result<bool> {
+    Ok(Control::new(name)?.has_ipv4_address()? || has_ipv6_address(name))
+}
+
 /// Whether `name` has an IPv6 address other than a link-local one, as
 /// `/proc/thread-self/net/if_inet6` lists them (one line an address: the
 /// address in hex, the interface index, the prefix length, the scope, the

@@ -181,3 +181,103 @@ fn echo_server_closes_its_connections_when_told_to_stop() {
     let status = child.wait().unwrap();
     assert!(status.code().is_some(), "echo_server exited by itself: {status}");
 }
+
+/// A value that does not parse is a usage error (exit 2) whose message
+/// names the flag and the value in plain words, never a parser's own
+/// ("invalid digit found in string", "number too large to fit in target
+/// type").
+#[test]
+fn the_examples_name_the_flag_and_the_value_they_refuse() {
+    let ns = Netns::new("exparse");
+    let serve = ["--tun", "tk43", "--addr", "10.143.0.2", "--host", "10.143.0.1/24"];
+    for (name, args, flag, value) in [
+        ("echo_server", &["--port", "70000"][..], "--port", "70000"),
+        ("echo_server", &["--port", "x"], "--port", "x"),
+        ("echo_server", &["--port", "7", "--spin", "-1"], "--spin", "-1"),
+        ("poll_loop", &["--port", "7", "--seconds", "soon"], "--seconds", "soon"),
+        ("echo_client", &["--connect", "10.143.0.1", "--bytes", "1"], "--connect", "10.143.0.1"),
+        ("echo_client", &["--connect", "10.143.0.1:7", "--bytes", "1k"], "--bytes", "1k"),
+        (
+            "echo_client",
+            &["--connect", "10.143.0.1:7", "--bytes", "1", "--connections", "0"],
+            "--connections",
+            "0",
+        ),
+        ("latency", &["--count", "99999999999999999999999"], "--count", "99999999999999999999999"),
+        ("latency", &["--pin", "both"], "--pin", "both"),
+    ] {
+        let mut full: Vec<&str> = if name == "latency" { vec![] } else { serve.to_vec() };
+        full.extend_from_slice(args);
+        let out = run_example(&ns, name, &full);
+        assert_eq!(out.status.code(), Some(2), "{name} {args:?}: a usage error");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(flag) && stderr.contains(&format!("'{value}'")), "{name} {args:?}: {stderr}");
+        assert!(
+            !stderr.contains("invalid digit") && !stderr.contains("too large"),
+            "{name} {args:?}: {stderr}"
+        );
+    }
+    for (args, says) in [
+        (["--host", "10.143.0.1/99"], "prefix length must be a number from 0 to 32"),
+        (["--host", "10.143.0.1"], "expected an IPv4 address and prefix length"),
+        (["--addr", "1.2.3"], "expected an IPv4 address"),
+    ] {
+        let mut full = vec!["--tun", "tk43", "--addr", "10.143.0.2", "--port", "7"];
+        full.extend_from_slice(&args);
+        let out = run_example(&ns, "echo_server", &full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: a usage error");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(args[0]) && stderr.contains(&format!("'{}'", args[1])), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let help = run_example(&ns, "echo_server", &["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--host <IPV4/PREFIX>"));
+}
+
+/// A new device without `--host` has no address on its kernel side, so
+/// nothing could reach the stack: every example refuses to run on it,
+/// says to pass `--host`, and leaves no device behind.
+#[test]
+fn the_examples_refuse_a_device_without_an_address() {
+    let ns = Netns::new("exnohost");
+    for (name, extra) in [
+        ("echo_server", &["--port", "7"][..]),
+        ("echo_server", &["--port", "7", "--threaded"]),
+        ("poll_loop", &["--port", "7", "--seconds", "1"]),
+        ("echo_client", &["--connect", "10.144.0.1:7", "--bytes", "1"]),
+    ] {
+        let mut full = vec!["--tun", "tk44", "--addr", "10.144.0.2"];
+        full.extend_from_slice(extra);
+        let out = run_example(&ns, name, &full);
+        assert_eq!(out.status.code(), Some(1), "{name} {extra:?}: refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("tk44 has no address") && stderr.contains("--host 10.144.0.1/24"),
+            "{name} {extra:?}: {stderr}"
+        );
+        let link = ns.run(|| nix::net::if_::if_nametoindex("tk44"));
+        assert!(link.is_err(), "{name} left the device it created");
+    }
+}
+
+/// The README's flag lists are the examples' own `--help`, word for word
+/// (each line indented by the list item's two spaces).
+#[test]
+fn the_readme_shows_each_examples_help() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for name in ["echo_server", "poll_loop", "echo_client", "latency"] {
+        let out = Command::new(example(name)).arg("--help").env_remove("COLUMNS").output().unwrap();
+        assert!(out.status.success(), "{name} --help");
+        let help = String::from_utf8_lossy(&out.stdout);
+        let block: Vec<String> = help
+            .trim_end()
+            .lines()
+            .map(|l| if l.is_empty() { String::new() } else { format!("  {l}") })
+            .collect();
+        assert!(
+            readme.contains(&format!("  ```text\n{}\n  ```", block.join("\n"))),
+            "README.md does not show `{name} --help` as it is now; paste it again:\n{help}"
+        );
+    }
+}
