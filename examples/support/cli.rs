@@ -79,6 +79,8 @@ macro_rules! device_flags_help {
     --host6 IPV6/PREFIX   the kernel side's IPv6 address on the TUN, e.g.
                           fd00::1/64 (usable at once: a TUN needs no
                           duplicate address detection)
+    --pcap FILE           write every packet the stack receives and sends to
+                          FILE, a pcap capture (tshark -r, tcpdump -r, Wireshark)
 "
     };
 }
@@ -92,6 +94,7 @@ pub struct DeviceFlags {
     host: Option<(Ipv4Addr, u8)>,
     addr6: Option<Ipv6Addr>,
     host6: Option<(Ipv6Addr, u8)>,
+    pcap: Option<std::path::PathBuf>,
 }
 
 impl DeviceFlags {
@@ -112,6 +115,7 @@ impl DeviceFlags {
                 self.addr6 = Some(parse_value("--addr6", &value()?, "an IPv6 address such as fd00::2")?)
             }
             "--host6" => self.host6 = Some(parse_cidr("--host6", &value()?, 128)?),
+            "--pcap" => self.pcap = Some(value()?.into()),
             _ => return Ok(false),
         }
         Ok(true)
@@ -137,6 +141,7 @@ impl DeviceFlags {
         }
         let mut cfg = Config::new(tun, addr);
         cfg.addr6 = self.addr6;
+        cfg.pcap = self.pcap;
         cfg.apply_env().map_err(|e| format!("environment: {e}"))?;
         Ok(cfg)
     }
