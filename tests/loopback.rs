@@ -324,3 +324,15 @@ fn a_capture_holds_the_handshake_the_data_and_the_close() {
     assert_eq!(segs.iter().filter(|s| s.0 & FIN != 0).count(), 2, "a FIN each way: {segs:?}");
     assert_eq!(segs.last().unwrap().0 & (SYN | FIN), 0, "the last FIN is acknowledged: {segs:?}");
 }
+
+/// A capture that cannot be created fails the open, naming the path,
+/// rather than running without it.
+#[test]
+fn an_uncreatable_capture_fails_the_open() {
+    let (da, _db) = loopback::pair(1500).unwrap();
+    let mut cfg = config(A, A6);
+    cfg.pcap = Some("/nonexistent-dir/capture.pcap".into());
+    let err = Interface::open_device(da, cfg).err().expect("opened without its capture");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("/nonexistent-dir/capture.pcap"), "{err}");
+}
