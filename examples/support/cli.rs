@@ -82,6 +82,10 @@ pub struct DeviceFlags {
     /// at once: a TUN needs no duplicate address detection)
     #[arg(long, value_name = "IPV6/PREFIX", value_parser = cidr6, requires = "addr6")]
     host6: Option<(Ipv6Addr, u8)>,
+    /// Write every packet the stack receives and sends to FILE, a pcap
+    /// capture (tshark -r, tcpdump -r, Wireshark)
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<std::path::PathBuf>,
 }
 
 impl DeviceFlags {
@@ -101,6 +105,7 @@ impl DeviceFlags {
         }
         let mut cfg = Config::new(tun, self.addr);
         cfg.addr6 = self.addr6;
+        cfg.pcap = self.pcap.clone();
         cfg.apply_env().map_err(|e| format!("environment: {e}"))?;
         Ok(cfg)
     }

@@ -1,5 +1,5 @@
-//! What applications use: an [`Interface`] (a TUN device, the engine and
-//! the reactor that drives them), blocking sockets shaped like `std::net`
+//! What applications use: an [`Interface`] (a device, the engine and the
+//! reactor that drives them), blocking sockets shaped like `std::net`
 //! ([`TcpListener`], [`TcpStream`]) and a readiness API for applications
 //! that own their event loop ([`Poll`]).
 //!
@@ -11,6 +11,11 @@
 //!   loop with [`Interface::run_once`] or [`Poll::poll`], and a blocking
 //!   call drives it itself while it waits, so nothing hops threads on the
 //!   request path.
+//!
+//! The device is a TUN ([`Interface::open`]) or any [`Device`]
+//! ([`Interface::open_device`]); [`Interface::pair`] wires two interfaces
+//! to each other in-process ([`crate::device::loopback`]), which needs no
+//! root. [`Config::pcap`] records every packet into a capture.
 
 mod host;
 mod listener;
@@ -24,6 +29,7 @@ pub mod tokio;
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
@@ -33,6 +39,9 @@ pub use self::poll::{Event, Events, Interest, Poll, Token};
 pub use self::stream::TcpStream;
 
 use self::host::{Core, Waiter};
+use crate::device::Device;
+use crate::device::loopback;
+use crate::device::pcap::PcapWriter;
 use crate::device::tun::{Tun, TunConfig};
 use crate::reactor::{BackendKind, Host, Reactor, ReactorConfig, ReactorStats, Shared};
 use crate::stack::{DeviceQueue, Limits, Offload, Stack, StackConfig, Stats};
@@ -78,8 +87,16 @@ pub struct Config {
     /// device then shows super-segments with partial checksums, as one on a
     /// NIC with GSO and GRO does; `false` puts real MSS-sized segments with
     /// full checksums on the TUN. Where the kernel refuses, the device runs
-    /// plain, and says so once.
+    /// plain, and says so once. Devices other than a TUN say themselves
+    /// whether they have offloads ([`Device::vnet_hdr`]).
     pub offload: bool,
+    /// Record every packet the interface receives and sends into a classic
+    /// pcap file at this path (`LINKTYPE_RAW`; [`crate::device::pcap`]),
+    /// which `tshark -r`, `tcpdump -r` and Wireshark open; flushed when the
+    /// interface is dropped. It works with every backend, io_uring
+    /// included. With offloads the records are super-segments. With
+    /// [`Interface::open_queues`], queue `i` of several writes `PATH.i`.
+    pub pcap: Option<PathBuf>,
 }
 
 impl Config {
@@ -102,7 +119,15 @@ impl Config {
             max_sockets: 65536,
             limits: Limits::default(),
             offload: true,
+            pcap: None,
         }
+    }
+
+    /// Defaults for an interface on a device other than a TUN
+    /// ([`Interface::open_device`]), with the stack address `addr`:
+    /// [`Config::tun`] is left unnamed and unused.
+    pub fn for_device(addr: Ipv4Addr) -> Config {
+        Config::new(TunConfig::new(""), addr)
     }
 
     /// Lets the environment switch what examples, tests and benchmarks run
@@ -262,7 +287,8 @@ impl Inner {
     }
 }
 
-/// A TUN device with a TCP/IPv4 stack on it. See the module docs.
+/// A device (a TUN, or any [`Device`]) with a TCP/IP stack on it. See the
+/// module docs.
 pub struct Interface {
     inner: Arc<Inner>,
     thread: Option<JoinHandle<()>>,
@@ -315,8 +341,40 @@ impl Interface {
         let count = tuns.len() as u16;
         tuns.into_iter()
             .enumerate()
-            .map(|(i, tun)| Self::start(tun, &cfg, DeviceQueue { index: i as u16, count }, embedded))
+            .map(|(i, tun)| {
+                let mut cfg = cfg.clone();
+                if count > 1 {
+                    cfg.pcap = cfg.pcap.map(|p| PathBuf::from(format!("{}.{i}", p.display())));
+                }
+                Self::start(tun, &cfg, DeviceQueue { index: i as u16, count }, embedded)
+            })
             .collect()
+    }
+
+    /// An interface on `device`, with the reactor on its own thread: any
+    /// [`Device`] (a [`crate::device::loopback`] end, a middleware stack
+    /// such as [`crate::device::pcap::Pcap`], a [`Tun`] opened by hand).
+    /// [`Config::tun`] and [`Config::offload`] are not used: the device
+    /// says its MTU and offloads. A [`Tun`] runs on io_uring as with
+    /// [`Interface::open`]; every other device on the epoll backend.
+    pub fn open_device(device: impl Device, cfg: Config) -> io::Result<Interface> {
+        Self::start(device, &cfg, DeviceQueue::default(), false)
+    }
+
+    /// [`Interface::open_device`], with the loop driven by the application
+    /// (as [`Interface::open_embedded`]).
+    pub fn open_device_embedded(device: impl Device, cfg: Config) -> io::Result<Interface> {
+        Self::start(device, &cfg, DeviceQueue::default(), true)
+    }
+
+    /// Two interfaces wired to each other in-process by a
+    /// [`loopback::pair`] of MTU `cfg_a.tun.mtu` (1500 if unset), each
+    /// with its reactor thread: `a` reaches `b` at `cfg_b.addr` (and
+    /// `cfg_b.addr6`) and the other way round. No root, namespace or TUN
+    /// is needed: what tests of the API use.
+    pub fn pair(cfg_a: Config, cfg_b: Config) -> io::Result<(Interface, Interface)> {
+        let (a, b) = loopback::pair(cfg_a.tun.mtu.unwrap_or(1500))?;
+        Ok((Self::open_device(a, cfg_a)?, Self::open_device(b, cfg_b)?))
     }
 
     /// The device configuration, with offloads as `cfg` says.
@@ -329,13 +387,13 @@ impl Interface {
         Self::start(tun, &cfg, DeviceQueue::default(), embedded)
     }
 
-    fn start(tun: Tun, cfg: &Config, queue: DeviceQueue, embedded: bool) -> io::Result<Interface> {
-        let tun_name = tun.name().to_string();
-        let offload = tun.vnet_hdr();
+    fn start(device: impl Device, cfg: &Config, queue: DeviceQueue, embedded: bool) -> io::Result<Interface> {
+        let tun_name = device.name().to_string();
+        let offload = device.vnet_hdr();
         let mut stack_cfg = StackConfig::new(cfg.addr)?;
         stack_cfg.addr6 = cfg.addr6;
-        stack_cfg.mtu = tun.mtu();
-        if tun.vnet_hdr() {
+        stack_cfg.mtu = device.mtu();
+        if offload {
             // The kernel cuts super-segments at the MSS and completes
             // checksums.
             stack_cfg.offload = Offload { tso_max_payload: MAX_PAYLOAD_V4, tx_checksum: TxChecksum::Partial };
@@ -345,7 +403,10 @@ impl Interface {
         stack_cfg.limits = cfg.limits.clone();
         stack_cfg.queue = queue;
         let shared = Shared::new(Core::new(Stack::new(stack_cfg)))?;
-        let reactor = Reactor::new(tun, cfg.reactor, shared.clone())?;
+        let mut reactor = Reactor::with_device(device, cfg.reactor, shared.clone())?;
+        if let Some(path) = &cfg.pcap {
+            reactor.set_capture(PcapWriter::create(path)?);
+        }
         let backend = reactor.backend_name();
         let stats = reactor.stats();
         let (embedded, thread) = if embedded {
@@ -401,7 +462,7 @@ impl Interface {
         self.inner.addr6
     }
 
-    /// The TUN device's name.
+    /// The device's name (the TUN's interface name).
     pub fn tun_name(&self) -> &str {
         &self.tun_name
     }

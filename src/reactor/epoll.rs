@@ -1,20 +1,31 @@
-//! The fallback backend: non-blocking `read`/`write` on the TUN fd and
-//! `epoll_wait` on it and the wake-up eventfd. Used where io_uring is
-//! refused (old kernels, seccomp profiles) or asked for.
+//! The generic backend: non-blocking [`Device::recv`]/[`Device::send`] and
+//! `epoll_wait` on the device's fd and the wake-up eventfd. It drives every
+//! device other than a TUN, and a TUN where io_uring is refused (old
+//! kernels, seccomp profiles) or epoll is asked for.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, RawFd};
 
 use nix::sys::epoll::{Epoll as EpollFd, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 use super::{Backend, clock};
-use crate::device::tun::Tun;
+use crate::device::Device;
 use crate::time::Instant;
 
 /// Most packets read or written per turn.
 const BATCH: usize = 64;
-const TUN_TOKEN: u64 = 1;
+const DEVICE_TOKEN: u64 = 1;
 const WAKE_TOKEN: u64 = 2;
+
+/// Size of each packet buffer for `dev`, as [`super::uring`] sizes its
+/// buffers for a TUN: the MTU (at least 1500) with room to spare, or, with
+/// a virtio-net header, the header and a 64 KB super-segment.
+fn packet_buffer_size(dev: &impl Device) -> usize {
+    if dev.vnet_hdr() {
+        return (crate::device::vnet::VNET_HDR_LEN + 65535).next_multiple_of(64);
+    }
+    (dev.mtu().max(1500) + 64).next_multiple_of(64)
+}
 
 /// `BATCH` fixed-size packet buffers in one allocation.
 struct Batch {
@@ -38,33 +49,33 @@ impl Batch {
     }
 }
 
-pub struct Epoll {
-    tun: Tun,
+pub struct Epoll<D: Device> {
+    dev: D,
     epoll: EpollFd,
     wake_fd: RawFd,
     rx: Batch,
     tx: Batch,
-    tun_readable: bool,
-    /// TUN writes that failed since the reactor last asked.
+    dev_readable: bool,
+    /// Device writes that failed since the reactor last asked.
     tx_errors: u64,
 }
 
-impl Epoll {
-    pub(super) fn new(tun: Tun, wake_fd: RawFd) -> io::Result<Epoll> {
+impl<D: Device> Epoll<D> {
+    pub(super) fn new(dev: D, wake_fd: RawFd) -> io::Result<Epoll<D>> {
         let epoll = EpollFd::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        epoll.add(tun.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TUN_TOKEN))?;
+        epoll.add(dev.fd(), EpollEvent::new(EpollFlags::EPOLLIN, DEVICE_TOKEN))?;
         epoll.add(borrow(wake_fd), EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))?;
-        let size = super::uring::packet_buffer_size(&tun);
+        let size = packet_buffer_size(&dev);
         let (rx, tx) = (Batch::new(size), Batch::new(size));
-        Ok(Epoll { tun, epoll, wake_fd, rx, tx, tun_readable: true, tx_errors: 0 })
+        Ok(Epoll { dev, epoll, wake_fd, rx, tx, dev_readable: true, tx_errors: 0 })
     }
 
     fn read_packets(&mut self) -> io::Result<()> {
         while let Some(buf) = self.rx.next_free() {
-            match self.tun.read(buf) {
+            match self.dev.recv(buf) {
                 Ok(n) => self.rx.lens.push(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.tun_readable = false;
+                    self.dev_readable = false;
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -83,10 +94,10 @@ fn borrow(fd: RawFd) -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
-impl Backend for Epoll {
+impl<D: Device> Backend for Epoll<D> {
     fn wait(&mut self, deadline: Option<Instant>, _spin: bool) -> io::Result<()> {
         self.flush()?;
-        if self.tun_readable {
+        if self.dev_readable {
             // Packets left behind by a full batch: no need to sleep.
             return self.read_packets();
         }
@@ -107,14 +118,14 @@ impl Backend for Epoll {
         };
         for ev in &events[..n] {
             match ev.data() {
-                TUN_TOKEN => self.tun_readable = true,
+                DEVICE_TOKEN => self.dev_readable = true,
                 _ => {
                     let mut counter = [0u8; 8];
                     let _ = nix::unistd::read(borrow(self.wake_fd), &mut counter);
                 }
             }
         }
-        if self.tun_readable { self.read_packets() } else { Ok(()) }
+        if self.dev_readable { self.read_packets() } else { Ok(()) }
     }
 
     fn drain_received(&mut self, f: &mut dyn FnMut(&[u8])) {
@@ -134,9 +145,9 @@ impl Backend for Epoll {
 
     fn flush(&mut self) -> io::Result<()> {
         for p in self.tx.packets() {
-            // A TUN write does not block; a failed one is a lost packet,
-            // which TCP recovers from. It is counted.
-            self.tx_errors += u64::from(self.tun.write(p).is_err());
+            // A device write does not block; a failed one is a lost
+            // packet, which TCP recovers from. It is counted.
+            self.tx_errors += u64::from(self.dev.send(p).is_err());
         }
         self.tx.lens.clear();
         Ok(())

@@ -1,5 +1,6 @@
-//! The reactor: one loop that moves packets between a TUN device and the
-//! engine, fires the engine's timers, and reports readiness.
+//! The reactor: one loop that moves packets between a device (a TUN, or any
+//! [`Device`]) and the engine, fires the engine's timers, and reports
+//! readiness.
 //!
 //! Each turn of the loop:
 //!
@@ -13,8 +14,10 @@
 //!
 //! Two backends do step 1: [`uring`] (io_uring: a multishot read on a
 //! provided-buffer ring, batched writes, a timeout SQE, an eventfd read) and
-//! [`epoll`] (plain non-blocking `read`/`write` and `epoll_wait`), used when
-//! io_uring is refused or asked for. The loop runs on its own thread
+//! [`epoll`] (non-blocking [`Device::recv`]/[`Device::send`] and
+//! `epoll_wait`), which drives every other device, and a TUN when io_uring
+//! is refused or epoll asked for. Either way the reactor can record every
+//! packet it receives and sends into a capture ([`Reactor::set_capture`]). The loop runs on its own thread
 //! ([`Reactor::run`]) or inside an application's thread
 //! ([`Reactor::run_once`]).
 
@@ -30,6 +33,8 @@ use std::time::Duration;
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
+use crate::device::Device;
+use crate::device::pcap::PcapWriter;
 use crate::device::tun::Tun;
 use crate::device::vnet::{VNET_HDR_LEN, VnetHdr};
 use crate::stack::{SocketHandle, Stack};
@@ -244,6 +249,8 @@ pub struct Reactor<H: Host> {
     last_batch: (usize, usize),
     /// Wake-ups of the turn, run after the engine is unlocked.
     wakes: H::Wakes,
+    /// Where every packet received and sent is recorded, if anywhere.
+    capture: Option<PcapWriter>,
 }
 
 impl<H: Host> Reactor<H> {
@@ -271,6 +278,33 @@ impl<H: Host> Reactor<H> {
         Ok(Reactor::assemble(backend, vnet_hdr, shared))
     }
 
+    /// A reactor for any device: a [`Tun`] goes to [`Reactor::new`] (io_uring
+    /// as `cfg` says), every other device to the epoll backend.
+    pub fn with_device<D: Device>(
+        dev: D,
+        cfg: ReactorConfig,
+        shared: Arc<Shared<H>>,
+    ) -> io::Result<Reactor<H>> {
+        let mut slot = Some(dev);
+        if let Some(tun) =
+            (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Tun>>().and_then(Option::take)
+        {
+            return Reactor::new(tun, cfg, shared);
+        }
+        let Some(dev) = slot else { unreachable!("only a Tun is taken out") };
+        let vnet_hdr = dev.vnet_hdr();
+        let waker_fd = shared.waker().fd().as_fd().as_raw_fd();
+        Ok(Reactor::assemble(Box::new(epoll::Epoll::new(dev, waker_fd)?), vnet_hdr, shared))
+    }
+
+    /// Records every packet received and sent from now on into `capture`
+    /// (IP packets: a virtio-net header is left out), with any backend. A
+    /// write that fails ends the capture, said once on stderr; the capture
+    /// is flushed when the reactor shuts down or is dropped.
+    pub fn set_capture(&mut self, capture: PcapWriter) {
+        self.capture = Some(capture);
+    }
+
     fn assemble(backend: Box<dyn Backend>, vnet_hdr: bool, shared: Arc<Shared<H>>) -> Reactor<H> {
         Reactor {
             backend,
@@ -280,6 +314,7 @@ impl<H: Host> Reactor<H> {
             deadline: None,
             last_batch: (0, 0),
             wakes: Default::default(),
+            capture: None,
         }
     }
 
@@ -333,7 +368,11 @@ impl<H: Host> Reactor<H> {
     pub fn shut_down(&mut self) -> io::Result<()> {
         self.shared.lock().stack().abort_all(clock::now());
         self.process();
-        self.backend.flush()
+        let flushed = self.backend.flush();
+        if let Some(c) = &mut self.capture {
+            c.flush()?;
+        }
+        flushed
     }
 
     /// One turn for a loop the application owns: sends what the engine
@@ -366,6 +405,7 @@ impl<H: Host> Reactor<H> {
         stats.turns.fetch_add(1, Ordering::Relaxed);
         let vnet_hdr = self.vnet_hdr;
         let mut batch = (0, 0);
+        let capture = &mut self.capture;
         self.backend.drain_received(&mut |frame| {
             batch = (batch.0 + frame.len(), batch.1 + 1);
             stats.rx_packets.fetch_add(1, Ordering::Relaxed);
@@ -377,6 +417,7 @@ impl<H: Host> Reactor<H> {
             } else {
                 (frame, RxChecksum::Verify)
             };
+            record(capture, packet);
             host.stack().handle_packet_with(now, packet, rx);
         });
         if batch.1 > 0 {
@@ -393,6 +434,7 @@ impl<H: Host> Reactor<H> {
             if let Ok(hdr) = <&mut [u8; VNET_HDR_LEN]>::try_from(hdr) {
                 VnetHdr::for_packet(&body[..t.len], t.gso_size).write(hdr);
             }
+            record(&mut self.capture, &body[..t.len]);
             self.backend.tx_commit(hdr_len + t.len);
             stats.tx_packets.fetch_add(1, Ordering::Relaxed);
         }
@@ -408,6 +450,17 @@ impl<H: Host> Reactor<H> {
             H::wake(&mut self.wakes);
         }
         self.stats.tx_errors.fetch_add(self.backend.take_tx_errors(), Ordering::Relaxed);
+    }
+}
+
+/// Records `packet` into `capture`, if there is one; ends the capture if
+/// its write fails.
+fn record(capture: &mut Option<PcapWriter>, packet: &[u8]) {
+    if let Some(c) = capture
+        && let Err(e) = c.record(packet)
+    {
+        eprintln!("trust: packet capture stopped: {e}");
+        *capture = None;
     }
 }
 

@@ -1,5 +1,6 @@
 //! Support shared by integration tests; each test binary uses part of it.
 #![allow(dead_code)]
 
+pub mod edge;
 pub mod netns;
 pub mod synflood;

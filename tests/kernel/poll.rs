@@ -95,9 +95,7 @@ fn embedded_interface_driven_by_run_once() {
 fn edge_triggered_epoll_hears_every_newly_ready_socket() {
     use std::io::Write;
 
-    use nix::poll::PollTimeout;
-    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
-    use trust::api::{Events, Interest, Poll, Token};
+    use trust::api::{Interest, Poll, Token};
 
     let ns = Netns::new("pollet");
     run_in(&ns, LIMIT, "edge-triggered epoll", || {
@@ -111,28 +109,11 @@ fn edge_triggered_epoll_hears_every_newly_ready_socket() {
             s.set_nonblocking(true).unwrap();
             poll.register(s, Token(t), Interest::READABLE).unwrap();
         }
-        let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).unwrap();
-        ep.add(&poll, EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, 0)).unwrap();
-        let mut ev = [EpollEvent::empty(); 4];
-        let mut wait = |ms: u16| ep.wait(&mut ev, PollTimeout::from(ms)).expect("epoll_wait");
-        let mut events = Events::with_capacity(8);
-        let mut ready = |poll: &Poll| {
-            poll.poll(&mut events, Some(Duration::ZERO)).unwrap();
-            events.iter().map(|e| e.token().0).collect::<Vec<_>>()
-        };
-        // Registered with nothing to read: no edge yet.
-        assert_eq!(wait(100), 0, "an edge with nothing ready");
-        ka.write_all(b"a").unwrap();
-        assert_eq!(wait(10_000), 1, "a's readiness did not wake the waiter");
-        assert_eq!(ready(&poll), [1]);
-        // a's byte stays unread. Nothing new: no new edge (a waiter that
-        // woke again here would spin).
-        assert_eq!(wait(200), 0, "woken again without a change");
-        kb.write_all(b"b").unwrap();
-        assert_eq!(wait(10_000), 1, "b's readiness was missed while a stayed ready");
-        let mut now = ready(&poll);
-        now.sort_unstable();
-        assert_eq!(now, [1, 2], "a stays ready (level-triggered collection), b joins");
+        crate::common::edge::assert_edge_triggered(
+            &poll,
+            || ka.write_all(b"a").unwrap(),
+            || kb.write_all(b"b").unwrap(),
+        );
     });
 }
 
