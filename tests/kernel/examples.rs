@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use crate::common::netns::Netns;
@@ -41,6 +41,44 @@ fn run_example(ns: &Netns, name: &str, args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Starts the server example `name` with `args` in `ns` (killed after
+/// [`LIMIT`]) and waits until a connection to `addr` from `client_ns`
+/// succeeds.
+pub(crate) fn start_server(
+    ns: &Netns,
+    client_ns: &Netns,
+    name: &str,
+    args: &[&str],
+    addr: SocketAddr,
+) -> Child {
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns.name(), "timeout", &LIMIT.as_secs().to_string()])
+        .arg(example(name))
+        .args(args)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let what = name.to_string();
+    client_ns.run(move || {
+        for _ in 0..200 {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{what} never accepted a connection");
+    });
+    child
+}
+
+/// SIGTERM to a server started by [`start_server`] (`timeout` passes it
+/// on), then its exit status: 0, having closed its connections.
+pub(crate) fn stop_server(mut child: Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the server exited with {status}");
 }
 
 #[test]
@@ -120,6 +158,31 @@ fn echo_client_verifies_every_byte_over_both_families_and_fails_without_a_server
     assert!(String::from_utf8_lossy(&refused.stdout).contains("connection 0: FAILED"));
 }
 
+/// The proof for `echo_client`: 1 GiB on one connection, then 100
+/// connections at once, every byte checked against a kernel echo server.
+#[test]
+fn echo_client_moves_1_gib_byte_exact_then_100_connections_at_once() {
+    let ns = Netns::new("exclbig");
+    let listener = ns.run(|| kernel_listen("0.0.0.0:7".parse::<SocketAddr>().unwrap()));
+    let server = kernel_echo_server(listener, 101);
+    let device =
+        ["--tun", "tk76", "--addr", "10.176.0.2", "--host", "10.176.0.1/24", "--connect", "10.176.0.1:7"];
+    let big = run_example(&ns, "echo_client", &[&device[..], &["--bytes", "1073741824"]].concat());
+    assert!(big.status.success(), "echo_client with 1 GiB failed");
+    let stdout = String::from_utf8_lossy(&big.stdout);
+    assert!(stdout.contains("connection 0: ok, 1073741824 bytes echoed"), "{stdout}");
+    let many = run_example(
+        &ns,
+        "echo_client",
+        &[&device[..], &["--bytes", "100000", "--connections", "100"]].concat(),
+    );
+    assert!(many.status.success(), "echo_client with 100 connections failed");
+    let stdout = String::from_utf8_lossy(&many.stdout);
+    assert!(stdout.contains("100/100 connections ok"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains(": ok, 100000 bytes echoed")).count(), 100, "{stdout}");
+    assert_eq!(join_within(server, LIMIT, "kernel echo server"), (1 << 30) + 100 * 100_000);
+}
+
 #[test]
 fn the_examples_refuse_setups_no_client_could_reach() {
     let ns = Netns::new("exrefuse");
@@ -149,22 +212,15 @@ fn echo_server_closes_its_connections_when_told_to_stop() {
     use std::io::{Read, Write};
 
     let ns = Netns::new("exstop");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns.name(), "timeout", &LIMIT.as_secs().to_string()])
-        .arg(example("echo_server"))
-        .args(["--tun", "tk42", "--addr", "10.142.0.2", "--host", "10.142.0.1/24", "--port", "7"])
-        .spawn()
-        .expect("start echo_server");
     let addr: SocketAddr = "10.142.0.2:7".parse().unwrap();
-    let mut c = ns.run(move || {
-        for _ in 0..200 {
-            if let Ok(c) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-                return c;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("echo_server never accepted a connection");
-    });
+    let mut child = start_server(
+        &ns,
+        &ns,
+        "echo_server",
+        &["--tun", "tk42", "--addr", "10.142.0.2", "--host", "10.142.0.1/24", "--port", "7"],
+        addr,
+    );
+    let mut c = ns.run(move || std::net::TcpStream::connect(addr).expect("connect to echo_server"));
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     c.write_all(b"ping").unwrap();
     let mut buf = [0u8; 4];

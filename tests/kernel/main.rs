@@ -12,6 +12,7 @@ mod poll_server;
 mod util;
 
 mod bulk;
+mod capture;
 mod close;
 mod errors;
 mod examples;

@@ -6,13 +6,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use trust::api::{TcpListener, TcpStream};
 
 use crate::common::netns::{LossyPath, Netns};
-use crate::examples::example;
+use crate::examples::{start_server, stop_server};
 use crate::util::*;
 
 const LIMIT: Duration = Duration::from_secs(300);
@@ -173,32 +173,14 @@ fn tokio_client_tasks_echo_through_a_kernel_server_and_report_refusal() {
 /// Starts `tokio_echo` in `ns` on `tun` with `stack`/`host` addresses and
 /// waits until a connection to it succeeds (from `client_ns`).
 fn start_tokio_echo(ns: &Netns, client_ns: &Netns, tun: &str, stack: &str, host: &str) -> Child {
-    let child = Command::new("ip")
-        .args(["netns", "exec", ns.name(), "timeout", &LIMIT.as_secs().to_string()])
-        .arg(example("tokio_echo"))
-        .args(["--tun", tun, "--addr", stack, "--host", host, "--port", "7"])
-        .spawn()
-        .expect("start tokio_echo");
     let addr = SocketAddr::from((stack.parse::<std::net::Ipv4Addr>().unwrap(), 7));
-    client_ns.run(move || {
-        for _ in 0..200 {
-            if let Ok(c) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-                drop(c);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("tokio_echo never accepted a connection");
-    });
-    child
-}
-
-/// SIGTERM, then the exit status: 0 (it closed its connections and left).
-fn stop(mut child: Child) {
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "tokio_echo exited with {status}");
+    start_server(
+        ns,
+        client_ns,
+        "tokio_echo",
+        &["--tun", tun, "--addr", stack, "--host", host, "--port", "7"],
+        addr,
+    )
 }
 
 #[test]
@@ -208,7 +190,7 @@ fn tokio_echo_serves_1000_concurrent_connections_byte_exact() {
     let start = Instant::now();
     ns.run(|| kernel_clients("10.172.0.2:7".parse().unwrap(), 1000, 4, 64 * 1024, 0x7000, LIMIT));
     eprintln!("tokio_echo: 1000 connections x 64 KiB each way in {:?}", start.elapsed());
-    stop(child);
+    stop_server(child);
 }
 
 #[test]
@@ -223,7 +205,7 @@ fn tokio_echo_serves_1000_connections_through_5_percent_loss() {
         start.elapsed()
     );
     assert!(drops > 0, "the path dropped nothing: no loss was tested");
-    stop(child);
+    stop_server(child);
 }
 
 /// A client that sends without reading fills the server's send buffer and
@@ -273,5 +255,5 @@ fn tokio_echo_serves_others_while_one_client_does_not_read() {
         let got = recv_pattern(&stuck, 0x7200, "the stuck client, reading at last");
         assert_eq!(got, sent, "every byte the stuck client sent came back");
     });
-    stop(child);
+    stop_server(child);
 }
