@@ -26,6 +26,8 @@
 //! - `trust-plain`: `echo_server --no-offload` (MSS-sized packets with
 //!   full checksums on the TUN). The flag must be in `echo_server --help`:
 //!   if it is not, the run fails;
+//! - `tokio`: `tokio_echo`, the same server as tokio tasks (feature
+//!   `tokio`), at its defaults;
 //! - `kernel`: a thread-per-connection echo server on kernel TCP in S;
 //! - `kernel-plain`: the same with TSO, GSO and GRO off on both ends of
 //!   the F-S veth pair, the kernel's counterpart of the plain TUN (the
@@ -55,7 +57,7 @@ mod netns;
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -87,8 +89,8 @@ const START_LIMIT: Duration = Duration::from_secs(20);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Server {
-    /// `echo_server` with these extra flags.
-    Trust(&'static [&'static str]),
+    /// This example (`echo_server` or `tokio_echo`) with these extra flags.
+    Trust(&'static str, &'static [&'static str]),
     /// Kernel TCP in S; `false`: TSO, GSO and GRO off on the F-S pair.
     Kernel { offloads: bool },
 }
@@ -99,12 +101,12 @@ struct Row {
     server: Server,
 }
 
-const ROWS: [Row; 4] = [
-    Row { key: "trust", label: "trust `echo_server` (defaults)", server: Server::Trust(&[]) },
+const ROWS: [Row; 5] = [
+    Row { key: "trust", label: "trust `echo_server` (defaults)", server: Server::Trust("echo_server", &[]) },
     Row {
         key: "trust-plain",
         label: "trust `echo_server --no-offload`",
-        server: Server::Trust(&["--no-offload"]),
+        server: Server::Trust("echo_server", &["--no-offload"]),
     },
     Row { key: "kernel", label: "kernel TCP (veth defaults)", server: Server::Kernel { offloads: true } },
     Row {
@@ -112,11 +114,13 @@ const ROWS: [Row; 4] = [
         label: "kernel TCP (F-S veth tso/gso/gro off)",
         server: Server::Kernel { offloads: false },
     },
+    Row { key: "tokio", label: "trust `tokio_echo` (defaults)", server: Server::Trust("tokio_echo", &[]) },
 ];
 const TRUST: usize = 0;
 const TRUST_PLAIN: usize = 1;
 const KERNEL: usize = 2;
 const KERNEL_PLAIN: usize = 3;
+const TOKIO: usize = 4;
 
 struct Opts {
     bytes: u64,
@@ -190,33 +194,35 @@ impl Topology {
 
 // ------------------------------------------------------------------ servers
 
-/// Builds the example and returns its path, beside this benchmark's
-/// binary (`target/release/deps/..` -> `target/release/examples/`).
-fn build_echo_server() -> PathBuf {
+/// Builds the examples and returns the directory they are in, beside
+/// this benchmark's binary (`target/release/deps/..` ->
+/// `target/release/examples/`).
+fn build_examples() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = Command::new(&cargo)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--release", "--example", "echo_server"])
+        .args(["build", "--release", "--example", "echo_server", "--example", "tokio_echo"])
         .status()
         .unwrap_or_else(|e| panic!("cannot run `{cargo} build`: {e}"));
-    assert!(status.success(), "`cargo build --release --example echo_server` failed ({status})");
+    assert!(status.success(), "`cargo build --release --example echo_server --example tokio_echo` failed");
     let exe = std::env::current_exe().expect("current_exe");
-    let bin =
-        exe.parent().and_then(|deps| deps.parent()).expect("target/release").join("examples/echo_server");
-    assert!(bin.is_file(), "no echo_server at {} after building it", bin.display());
-    bin
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/release").join("examples");
+    for name in ["echo_server", "tokio_echo"] {
+        assert!(dir.join(name).is_file(), "no {name} in {} after building it", dir.display());
+    }
+    dir
 }
 
-/// Fails unless `echo_server --help` lists every flag a row passes.
-fn check_flags(bin: &PathBuf, rows: &[usize]) {
-    let out = Command::new(bin).arg("--help").output().expect("run echo_server --help");
-    let help = String::from_utf8_lossy(&out.stdout);
+/// Fails unless the example's `--help` lists every flag a row passes.
+fn check_flags(dir: &Path, rows: &[usize]) {
     for &i in rows {
-        let Server::Trust(flags) = ROWS[i].server else { continue };
+        let Server::Trust(name, flags) = ROWS[i].server else { continue };
+        let out = Command::new(dir.join(name)).arg("--help").output().expect("run the example's --help");
+        let help = String::from_utf8_lossy(&out.stdout);
         for flag in flags.iter().filter(|f| f.starts_with("--")) {
             assert!(
                 help.split(|c: char| c.is_whitespace() || c == '[' || c == ']').any(|w| w == *flag),
-                "echo_server does not accept {flag}, which row `{}` needs; its --help says:\n{help}",
+                "{name} does not accept {flag}, which row `{}` needs; its --help says:\n{help}",
                 ROWS[i].key
             );
         }
@@ -428,11 +434,11 @@ fn echo_through(s: TcpStream, bytes: u64, limit: Duration) -> Duration {
 
 /// One run of row `i` in a topology of its own: Gbit/s echoed, and the
 /// mode `echo_server` reported.
-fn run_row(i: usize, bin: &PathBuf, o: &Opts) -> (f64, Option<String>) {
+fn run_row(i: usize, dir: &Path, o: &Opts) -> (f64, Option<String>) {
     let topo = Topology::new();
     let (d, mode) = match ROWS[i].server {
-        Server::Trust(flags) => {
-            let mut server = EchoServer::spawn(bin, topo.f(), flags);
+        Server::Trust(name, flags) => {
+            let mut server = EchoServer::spawn(&dir.join(name), topo.f(), flags);
             let s = connect_from(topo.c(), SocketAddrV4::new(TRUST_ADDR, PORT), || server.check_alive());
             let d = echo_through(s, o.bytes, o.timeout);
             server.check_alive();
@@ -489,6 +495,7 @@ fn report(stats: &[Option<Spread>], modes: &[Option<String>]) -> (String, Vec<St
         (TRUST_PLAIN, TRUST, "trust --no-offload / trust defaults"),
         (TRUST_PLAIN, KERNEL_PLAIN, "trust --no-offload / kernel with F-S offloads off"),
         (KERNEL_PLAIN, KERNEL, "kernel with F-S offloads off / kernel defaults"),
+        (TOKIO, TRUST, "tokio_echo / echo_server (defaults)"),
     ];
     for (a, b, name) in pairs {
         if let Some(r) = ratio(stats[a], stats[b]) {
@@ -506,8 +513,8 @@ fn main() {
     if rows.contains(&KERNEL_PLAIN) && Command::new("ethtool").arg("--version").output().is_err() {
         panic!("echo_goodput needs `ethtool` for the kernel-plain row (or leave it out with --only)");
     }
-    let bin = build_echo_server();
-    check_flags(&bin, &rows);
+    let dir = build_examples();
+    check_flags(&dir, &rows);
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load_before = load_average();
     println!(
@@ -521,7 +528,7 @@ fn main() {
     for run in 0..o.runs {
         let mut line = Vec::new();
         for &i in &rows {
-            let (gbits, mode) = run_row(i, &bin, &o);
+            let (gbits, mode) = run_row(i, &dir, &o);
             figures[i].push(gbits);
             if modes[i].is_none() {
                 modes[i] = mode;
