@@ -658,9 +658,22 @@ fn pump(mut flows: Vec<Flow>, deadline: Instant) {
 /// expects the end of the stream. Panics on any difference.
 pub fn kernel_clients(addr: SocketAddr, n: usize, workers: usize, len: u64, seed: u64, limit: Duration) {
     let deadline = Instant::now() + limit;
+    // Connect from up to 32 threads at once: over a lossy path a lost SYN
+    // costs the kernel's 1 s retransmission, which one thread would pay
+    // for every such connection in turn.
+    let connectors = n.clamp(1, 32);
+    let socks: Vec<(usize, std::net::TcpStream)> = (0..connectors)
+        .map(|c| {
+            spawn("kernel-connect", move || {
+                (c..n).step_by(connectors).map(|id| (id, kernel_connect(addr))).collect::<Vec<_>>()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flat_map(|h| join_within(h, limit, "kernel connects"))
+        .collect();
     let mut groups: Vec<Vec<Flow>> = (0..workers).map(|_| Vec::new()).collect();
-    for id in 0..n {
-        let sock = kernel_connect(addr);
+    for (id, sock) in socks {
         sock.set_nonblocking(true).unwrap();
         let s = seed + id as u64;
         groups[id % workers].push(Flow {
