@@ -3,8 +3,9 @@
 //! each other, with no root, no namespace and no TUN, so these run in
 //! plain `cargo test`. Data transfer, half-close, refusal, timeouts,
 //! non-blocking calls, the `Poll` contract (level-triggered collection,
-//! edge-triggered eventfd), embedded interfaces, and a packet capture read
-//! back.
+//! edge-triggered eventfd), embedded interfaces, a packet capture read
+//! back, and `std::net` parity: `try_clone`, `set_ttl`, `set_linger`,
+//! `take_error`.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
@@ -335,4 +336,169 @@ fn an_uncreatable_capture_fails_the_open() {
     let err = Interface::open_device(da, cfg).err().expect("opened without its capture");
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.to_string().contains("/nonexistent-dir/capture.pcap"), "{err}");
+}
+
+/// `try_clone` is `dup`: both handles use one connection and share its
+/// non-blocking mode and timeouts; the connection closes when the last
+/// handle goes. A cloned listener accepts after the original is dropped.
+#[test]
+fn cloned_handles_share_one_connection_until_the_last_is_dropped() {
+    guarded("try_clone", || {
+        let (a, b) = pair();
+        let listener = TcpListener::bind(&b, 90).unwrap();
+        let clone = listener.try_clone().unwrap();
+        drop(listener);
+        let client = TcpStream::connect(&a, (B, 90)).unwrap();
+        let (server, _) = clone.accept().unwrap();
+        let client2 = client.try_clone().unwrap();
+        assert_eq!(client2.local_addr().unwrap(), client.local_addr().unwrap());
+
+        client.set_nonblocking(true).unwrap();
+        assert_eq!((&client2).read(&mut [0u8; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+        client2.set_nonblocking(false).unwrap();
+        client.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        assert_eq!(client2.read_timeout().unwrap(), Some(Duration::from_millis(50)));
+        assert_eq!((&client2).read(&mut [0u8; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+
+        (&client).write_all(b"one ").unwrap();
+        (&client2).write_all(b"two").unwrap();
+        drop(client);
+        // The clone still holds the connection open.
+        (&client2).write_all(b" three").unwrap();
+        (&server).write_all(b"back").unwrap();
+        let mut got = [0u8; 4];
+        client2.set_read_timeout(None).unwrap();
+        (&client2).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"back");
+        drop(client2);
+        let mut all = Vec::new();
+        (&server).read_to_end(&mut all).unwrap();
+        assert_eq!(all, b"one two three");
+    });
+}
+
+/// TTL (IPv4) and hop limit (IPv6) of the packets in a capture: the
+/// listener's goes on its SYN-ACK and on the stream it accepts, the
+/// client's own on everything it sends after `set_ttl`; 0 and values above
+/// 255 are refused.
+#[test]
+fn set_ttl_sets_the_ttl_and_hop_limit_of_a_connections_packets() {
+    use trust::device::pcap::{self, Pcap};
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join("loopback-ttl.pcap");
+    let p = path.clone();
+    guarded("ttl", move || {
+        let (da, db) = loopback::pair(1500).unwrap();
+        let a = Interface::open_device(Pcap::create(da, p).unwrap(), config(A, A6)).unwrap();
+        let b = Interface::open_device(db, config(B, B6)).unwrap();
+        let listener = TcpListener::bind(&b, 91).unwrap();
+        assert_eq!(listener.ttl().unwrap(), 64);
+        listener.set_ttl(33).unwrap();
+        for (addr, bad) in [(SocketAddr::from((B, 91)), 0), (SocketAddr::from((B6, 91)), 256)] {
+            let client = TcpStream::connect(&a, addr).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            assert_eq!(server.ttl().unwrap(), 33);
+            assert_eq!(client.set_ttl(bad).unwrap_err().kind(), ErrorKind::InvalidInput);
+            client.set_ttl(17).unwrap();
+            assert_eq!(client.ttl().unwrap(), 17);
+            (&client).write_all(b"ping").unwrap();
+            let mut got = [0u8; 4];
+            (&server).read_exact(&mut got).unwrap();
+            (&server).write_all(b"pong").unwrap();
+            (&client).read_exact(&mut got).unwrap();
+            drop(client);
+            assert_eq!((&server).read(&mut got).unwrap(), 0);
+        }
+        assert!(a.drain(LIMIT).unwrap() && b.drain(LIMIT).unwrap(), "connections did not drain");
+    });
+    let bytes = std::fs::read(&path).unwrap();
+    let records = pcap::records(&bytes).unwrap();
+    // (from a, TTL or hop limit, TCP flags, payload length) per packet.
+    let summary: Vec<(bool, u8, u8, usize)> = records
+        .iter()
+        .map(|r| {
+            let (from_a, ttl, ip_len) = match r[0] >> 4 {
+                4 => (r[12..16] == A.octets(), r[8], usize::from(r[0] & 0xf) * 4),
+                _ => (r[8..24] == A6.octets(), r[7], 40),
+            };
+            let data_offset = usize::from(r[ip_len + 12] >> 4) * 4;
+            (from_a, ttl, r[ip_len + 13], r.len() - ip_len - data_offset)
+        })
+        .collect();
+    const SYN: u8 = 0x02;
+    for &(from_a, ttl, flags, len) in &summary {
+        if !from_a {
+            assert_eq!(ttl, 33, "b's packets carry the listener's TTL: {summary:?}");
+        } else if flags & SYN != 0 {
+            assert_eq!(ttl, 64, "a's SYN carries the default: {summary:?}");
+        } else if len > 0 || flags & 0x01 != 0 {
+            assert_eq!(ttl, 17, "a's data and FIN carry its own TTL: {summary:?}");
+        }
+    }
+    assert_eq!(summary.iter().filter(|s| s.0 && s.3 == 4).count(), 2, "a ping over each family");
+}
+
+/// `SO_LINGER` 0: dropping the stream resets the connection, and the
+/// peer's read fails with `ConnectionReset`.
+#[test]
+fn a_linger_time_of_0_resets_on_drop() {
+    guarded("linger 0", || {
+        let (a, b) = pair();
+        let (client, server) = connected(&a, &b, 92);
+        assert_eq!(server.linger().unwrap(), None);
+        server.set_linger(Some(Duration::ZERO)).unwrap();
+        assert_eq!(server.linger().unwrap(), Some(Duration::ZERO));
+        (&server).write_all(b"lost?").unwrap();
+        drop(server);
+        let mut buf = [0u8; 16];
+        let err = loop {
+            match (&client).read(&mut buf) {
+                // Data may arrive before the reset.
+                Ok(n) => assert!(n > 0, "the end of the stream instead of a reset"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    });
+}
+
+/// `SO_LINGER` t > 0: dropping a blocking stream returns once the peer
+/// has acknowledged the data and the FIN, and the peer reads everything,
+/// then the end of the stream.
+#[test]
+fn a_linger_time_waits_for_the_fin_to_be_acknowledged() {
+    guarded("linger", || {
+        let (a, b) = pair();
+        let (client, server) = connected(&a, &b, 93);
+        client.set_linger(Some(LIMIT)).unwrap();
+        let data = pattern(256 * 1024);
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            (&server).read_to_end(&mut got).map(|_| got)
+        });
+        (&client).write_all(&data).unwrap();
+        drop(client);
+        // The drop returned: the FIN was acknowledged (not FIN-WAIT-1).
+        let states = a.describe_connections();
+        assert!(states.iter().all(|c| !c.contains("FinWait1")), "{states:?}");
+        assert_eq!(reader.join().unwrap().unwrap(), data);
+    });
+}
+
+/// `take_error` takes the error, as `SO_ERROR` does: a refused connect's
+/// `ConnectionRefused` once, then `None`; reads then see the end of the
+/// stream and writes `BrokenPipe`, as on Linux once the error is taken.
+#[test]
+fn take_error_clears_the_error() {
+    guarded("take_error", || {
+        let (a, _b) = pair();
+        let s = TcpStream::connect_nonblocking(&a, (B, 94)).unwrap();
+        while s.stats().unwrap().state != trust::tcp::State::Closed {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(s.take_error().unwrap().map(|e| e.kind()), Some(ErrorKind::ConnectionRefused));
+        assert!(s.take_error().unwrap().is_none(), "taken once");
+        assert_eq!((&s).read(&mut [0u8; 8]).unwrap(), 0);
+        assert_eq!((&s).write(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+    });
 }

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 use super::socket::{Kick, OwnedSocket};
 use super::{Interface, Source, TcpStream};
@@ -11,9 +12,10 @@ use super::{Interface, Source, TcpStream};
 pub const DEFAULT_BACKLOG: usize = 1024;
 
 /// A listening socket on an [`Interface`]'s address. Dropping it resets
-/// the connections it queued that nobody accepted.
+/// the last handle to it ([`TcpListener::try_clone`]) resets the
+/// connections it queued that nobody accepted.
 pub struct TcpListener {
-    sock: OwnedSocket,
+    sock: Arc<OwnedSocket>,
 }
 
 impl TcpListener {
@@ -62,7 +64,7 @@ impl TcpListener {
         let inner = iface.inner();
         let mut core = inner.lock();
         let h = core.stack.listen(port, backlog)?;
-        let sock = OwnedSocket::new(inner, &mut core, h);
+        let sock = Arc::new(OwnedSocket::new(inner, &mut core, h));
         Ok(TcpListener { sock })
     }
 
@@ -79,6 +81,25 @@ impl TcpListener {
         })?;
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
+    }
+
+    /// Another handle to the same listener, as `dup(2)` makes: either
+    /// accepts, they share the non-blocking mode, and the listener closes
+    /// when the last handle is dropped.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener { sock: self.sock.clone() })
+    }
+
+    /// Sets the TTL (IPv4) or hop limit (IPv6) of the listener's SYN-ACKs
+    /// and of the connections it opens from now on (`IP_TTL`, inherited
+    /// by accepted sockets as on Linux): 1 to 255, else `InvalidInput`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock.set_ttl(ttl)
+    }
+
+    /// The TTL (hop limit) the listener gives its connections.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock.ttl()
     }
 
     /// An endless iterator over accepted connections.

@@ -97,6 +97,10 @@ pub struct Config {
     /// included. With offloads the records are super-segments. With
     /// [`Interface::open_queues`], queue `i` of several writes `PATH.i`.
     pub pcap: Option<PathBuf>,
+    /// The IPv4 TTL and IPv6 hop limit of every packet, unless a socket
+    /// sets its own (`set_ttl`): 64 by default, as Linux's
+    /// `net.ipv4.ip_default_ttl`.
+    pub ttl: u8,
 }
 
 impl Config {
@@ -120,6 +124,7 @@ impl Config {
             limits: Limits::default(),
             offload: true,
             pcap: None,
+            ttl: crate::wire::ipv4::DEFAULT_TTL,
         }
     }
 
@@ -262,6 +267,26 @@ impl Inner {
         }
     }
 
+    /// Waits until `done` holds, checking it after every turn of the loop,
+    /// or until `deadline` passes (`Ok(false)`).
+    pub fn wait_until(&self, deadline: StdInstant, mut done: impl FnMut(&Core) -> bool) -> io::Result<bool> {
+        let mut core = self.lock();
+        loop {
+            if done(&core) {
+                return Ok(true);
+            }
+            if core.stopped {
+                return Err(shut_down());
+            }
+            let Some(remaining) = deadline.checked_duration_since(StdInstant::now()).filter(|r| !r.is_zero())
+            else {
+                return Ok(false);
+            };
+            let turns = core.turns.clone();
+            core = self.wait(core, &turns, Some(remaining))?;
+        }
+    }
+
     /// Sleeps until `waiter` is woken or `timeout` passes; in embedded
     /// mode, drives the loop meanwhile.
     pub fn wait<'a>(
@@ -390,6 +415,9 @@ impl Interface {
     fn start(device: impl Device, cfg: &Config, queue: DeviceQueue, embedded: bool) -> io::Result<Interface> {
         let tun_name = device.name().to_string();
         let offload = device.vnet_hdr();
+        if cfg.ttl == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a TTL of 0"));
+        }
         let mut stack_cfg = StackConfig::new(cfg.addr)?;
         stack_cfg.addr6 = cfg.addr6;
         stack_cfg.mtu = device.mtu();
@@ -402,6 +430,7 @@ impl Interface {
         stack_cfg.max_sockets = cfg.max_sockets;
         stack_cfg.limits = cfg.limits.clone();
         stack_cfg.queue = queue;
+        stack_cfg.ttl = cfg.ttl;
         let shared = Shared::new(Core::new(Stack::new(stack_cfg)))?;
         let mut reactor = Reactor::with_device(device, cfg.reactor, shared.clone())?;
         if let Some(path) = &cfg.pcap {
@@ -434,22 +463,7 @@ impl Interface {
     /// passes (`Ok(false)`). Call it before dropping the interface when the
     /// last bytes matter: dropping resets whatever is still open.
     pub fn drain(&self, timeout: Duration) -> io::Result<bool> {
-        let deadline = StdInstant::now() + timeout;
-        let mut core = self.inner.lock();
-        loop {
-            if core.stack.is_drained() {
-                return Ok(true);
-            }
-            if core.stopped {
-                return Err(shut_down());
-            }
-            let Some(remaining) = deadline.checked_duration_since(StdInstant::now()).filter(|r| !r.is_zero())
-            else {
-                return Ok(false);
-            };
-            let turns = core.turns.clone();
-            core = self.inner.wait(core, &turns, Some(remaining))?;
-        }
+        self.inner.wait_until(StdInstant::now() + timeout, |core| core.stack.is_drained())
     }
 
     /// The stack's own IPv4 address (`0.0.0.0` when it speaks IPv6 only).

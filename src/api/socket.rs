@@ -1,11 +1,11 @@
 //! What listeners and streams share: the handle, the condition variable
-//! its blocked callers sleep on, the non-blocking flag, and closing on
-//! drop.
+//! its blocked callers sleep on, the non-blocking flag, the linger time,
+//! and closing on drop.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant as StdInstant};
 
 use super::host::{Core, Waiter};
@@ -26,12 +26,15 @@ pub(crate) enum Kick {
 }
 
 /// A socket handle that a listener or stream owns: released (the
-/// connection closed) when dropped.
+/// connection closed as its linger time says) when dropped. Like an open
+/// file description, it is shared by every clone of its socket (`dup(2)`):
+/// the non-blocking flag and the linger time are its own.
 pub struct OwnedSocket {
     pub(crate) inner: Arc<Inner>,
     pub(crate) handle: SocketHandle,
     pub(crate) waiter: Arc<Waiter>,
     nonblocking: AtomicBool,
+    linger: Mutex<Option<Duration>>,
 }
 
 impl OwnedSocket {
@@ -40,7 +43,59 @@ impl OwnedSocket {
     pub(crate) fn new(inner: &Arc<Inner>, core: &mut Core, handle: SocketHandle) -> OwnedSocket {
         let waiter = Arc::new(Waiter::default());
         core.add_waiter(handle, waiter.clone());
-        OwnedSocket { inner: inner.clone(), handle, waiter, nonblocking: AtomicBool::new(false) }
+        OwnedSocket {
+            inner: inner.clone(),
+            handle,
+            waiter,
+            nonblocking: AtomicBool::new(false),
+            linger: Mutex::new(None),
+        }
+    }
+
+    /// How dropping the socket closes it (`SO_LINGER`); see
+    /// [`super::TcpStream::set_linger`].
+    pub(crate) fn set_linger(&self, linger: Option<Duration>) {
+        *self.linger.lock().unwrap_or_else(|e| e.into_inner()) = linger;
+    }
+
+    pub(crate) fn linger(&self) -> Option<Duration> {
+        *self.linger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the TTL (hop limit) of the socket's packets: 1 to 255.
+    pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = u8::try_from(ttl).map_err(|_| crate::Error::InvalidInput)?;
+        self.now(|core, h| core.stack.set_ttl(h, ttl))
+    }
+
+    pub(crate) fn ttl(&self) -> io::Result<u32> {
+        self.now(|core, h| core.stack.ttl(h)).map(u32::from)
+    }
+
+    /// With a linger time on a blocking connection that has nothing unread:
+    /// sends the FIN and waits until the peer acknowledges it or the time
+    /// passes, as Linux's `close` does (`sk_stream_wait_close`). The close
+    /// goes on in the background either way.
+    fn linger_on_close(&self, linger: Duration) {
+        let h = self.handle;
+        let unread = |core: &Core| core.stack.connection(h).map_or(0, |c| c.recv_queue());
+        if self.is_nonblocking() || unread(&self.inner.lock()) > 0 {
+            // Unread data resets the connection at once (RFC 1122
+            // §4.2.2.13), with or without lingering.
+            return;
+        }
+        if self.now(|core, h| core.stack.shutdown(h, crate::tcp::Shutdown::Write)).is_err() {
+            return;
+        }
+        self.inner.kick();
+        let fin_acknowledged = |core: &Core| {
+            use crate::tcp::State;
+            core.stack
+                .state(h)
+                .ok()
+                .is_none_or(|s| matches!(s, State::FinWait2 | State::TimeWait | State::Closed))
+        };
+        let _ = self.inner.wait_until(StdInstant::now() + linger, fin_acknowledged);
     }
 
     pub fn set_nonblocking(&self, nonblocking: bool) {
@@ -125,13 +180,21 @@ impl OwnedSocket {
 
 impl Drop for OwnedSocket {
     /// Lets go of the handle: a stream closes gracefully (the engine
-    /// finishes the close, TIME-WAIT included, on its own); a listener
-    /// resets the connections nobody accepted.
+    /// finishes the close, TIME-WAIT included, on its own), after waiting
+    /// for its FIN's acknowledgment if it lingers, or is reset if its
+    /// linger time is 0; a listener resets the connections nobody accepted.
     fn drop(&mut self) {
+        let linger = self.linger();
+        if let Some(t) = linger.filter(|t| !t.is_zero()) {
+            self.linger_on_close(t);
+        }
         let mut core = self.inner.lock();
         core.forget(self.handle);
         let now = crate::reactor::clock::now();
-        let _ = core.stack.close(now, self.handle);
+        let _ = match linger {
+            Some(Duration::ZERO) => core.stack.abort(now, self.handle),
+            _ => core.stack.close(now, self.handle),
+        };
         core.dispatch_events();
         core.flush_wakes();
         drop(core);

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::socket::{Kick, OwnedSocket, check_timeout, first_reachable};
@@ -15,8 +15,16 @@ use crate::tcp::{self, Readiness};
 /// Reads block until data, the end of the stream or an error arrives;
 /// writes block until the send buffer takes at least one byte; `flush`
 /// blocks until the peer has acknowledged everything written. Dropping the
-/// stream closes it gracefully.
-pub struct TcpStream {
+/// last handle to the stream closes it gracefully (see
+/// [`TcpStream::set_linger`] for the other ways).
+///
+/// [`TcpStream::try_clone`] makes another handle to the same connection.
+pub struct TcpStream(Arc<Shared>);
+
+/// What every handle to one connection shares, as the file description of
+/// `dup`'d sockets: the socket, its non-blocking flag, its timeouts
+/// (`SO_RCVTIMEO`, `SO_SNDTIMEO`) and its linger time.
+struct Shared {
     sock: OwnedSocket,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
@@ -24,7 +32,19 @@ pub struct TcpStream {
 
 impl TcpStream {
     pub(crate) fn from_socket(sock: OwnedSocket) -> TcpStream {
-        TcpStream { sock, read_timeout: Mutex::new(None), write_timeout: Mutex::new(None) }
+        TcpStream(Arc::new(Shared { sock, read_timeout: Mutex::new(None), write_timeout: Mutex::new(None) }))
+    }
+
+    fn sock(&self) -> &OwnedSocket {
+        &self.0.sock
+    }
+
+    /// Another handle to the same connection, as `dup(2)` makes: both read
+    /// and write the same stream, share the non-blocking mode, the
+    /// timeouts and the linger time, and the connection closes when the
+    /// last handle is dropped.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream(self.0.clone()))
     }
 
     /// Opens a connection to `addr` (its first IPv4 address) and waits for
@@ -90,11 +110,11 @@ impl TcpStream {
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.addresses().map(|(_, remote)| remote)
+        self.sock().addresses().map(|(_, remote)| remote)
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.addresses().map(|(local, _)| local)
+        self.sock().addresses().map(|(local, _)| local)
     }
 
     /// Shuts down reading, writing (a FIN after the queued data) or both.
@@ -104,69 +124,104 @@ impl TcpStream {
             Shutdown::Write => tcp::Shutdown::Write,
             Shutdown::Both => tcp::Shutdown::Both,
         };
-        self.sock.now(|core, h| core.stack.shutdown(h, how))?;
-        self.sock.inner.kick();
+        self.sock().now(|core, h| core.stack.shutdown(h, how))?;
+        self.sock().inner.kick();
         Ok(())
     }
 
     /// Turns Nagle's algorithm off (`true`) or on (RFC 1122 §4.2.3.4).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.sock.now(|core, h| core.stack.set_nodelay(h, nodelay))?;
-        self.sock.inner.kick();
+        self.sock().now(|core, h| core.stack.set_nodelay(h, nodelay))?;
+        self.sock().inner.kick();
         Ok(())
     }
 
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.sock.now(|core, h| Ok(core.stack.connection(h)?.nodelay()))
+        self.sock().now(|core, h| Ok(core.stack.connection(h)?.nodelay()))
     }
 
     /// Limits how long a read blocks (`None`: forever). A read that runs
     /// out of time fails with `WouldBlock`, as `std` does on Linux.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         check_timeout(timeout)?;
-        *self.read_timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+        *self.0.read_timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
         Ok(())
     }
 
     /// Limits how long a write or flush blocks.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         check_timeout(timeout)?;
-        *self.write_timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+        *self.0.write_timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
         Ok(())
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(*self.read_timeout.lock().unwrap_or_else(|e| e.into_inner()))
+        Ok(*self.0.read_timeout.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(*self.write_timeout.lock().unwrap_or_else(|e| e.into_inner()))
+        Ok(*self.0.write_timeout.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// In non-blocking mode, calls that would block fail with `WouldBlock`.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.sock.set_nonblocking(nonblocking);
+        self.sock().set_nonblocking(nonblocking);
         Ok(())
     }
 
-    /// The error that ended the connection, if any (without consuming
-    /// it); otherwise the soft error an ICMP message last reported (RFC
-    /// 1122 §4.2.3.9: host or network unreachable, time exceeded), which is
-    /// cleared by being taken.
+    /// Takes the socket's error, as `SO_ERROR` does: the error that ended
+    /// the connection, unless a read or write has reported it already;
+    /// otherwise the soft error an ICMP message last reported (RFC 1122
+    /// §4.2.3.9: host or network unreachable, time exceeded). Either is
+    /// cleared by being taken: the next call says `Ok(None)`. After a
+    /// reset whose error was taken, reads return 0 (the end of the stream)
+    /// and writes fail with `BrokenPipe`, as on Linux.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.now(|core, h| {
-            let error = match core.stack.connection(h)?.error() {
-                Some(e) => Some(e),
-                None => core.stack.take_soft_error(h)?,
-            };
-            Ok(error.map(io::Error::from))
-        })
+        self.sock().now(|core, h| Ok(core.stack.take_error(h)?.map(io::Error::from)))
+    }
+
+    /// Sets the TTL (IPv4) or hop limit (IPv6) of this connection's
+    /// packets, as `IP_TTL` and `IPV6_UNICAST_HOPS` do: 1 to 255 (0 and
+    /// larger values are `InvalidInput`, as on Linux). The default is
+    /// [`Config::ttl`](super::Config::ttl), or the listener's for an
+    /// accepted stream.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock().set_ttl(ttl)
+    }
+
+    /// The TTL (hop limit) of this connection's packets.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock().ttl()
+    }
+
+    /// How dropping the last handle closes the connection, as `SO_LINGER`
+    /// does on Linux:
+    /// - `None` (the default): at once, gracefully; the stack sends what
+    ///   is queued and the FIN in the background.
+    /// - `Some(Duration::ZERO)`: aborts it: a reset, queued data dropped;
+    ///   the peer's reads fail with `ConnectionReset`.
+    /// - `Some(t)`: the drop of a blocking stream sends the FIN and blocks
+    ///   until the peer has acknowledged everything, FIN included, or `t`
+    ///   passes; then, as on Linux, the close goes on in the background
+    ///   (it is not reset when `t` runs out). A non-blocking stream does
+    ///   not wait (Linux waits even then; an event loop must not block).
+    ///
+    /// In every case a connection with unread data is reset (RFC 1122
+    /// §4.2.2.13), as Linux does.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.sock().set_linger(linger);
+        Ok(())
+    }
+
+    /// The linger time [`TcpStream::set_linger`] set.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock().linger())
     }
 
     /// A snapshot of the connection, like Linux's `TCP_INFO`: state, RTT,
     /// congestion window, retransmissions, bytes.
     pub fn stats(&self) -> io::Result<tcp::TcpInfo> {
-        self.sock.now(|core, h| Ok(core.stack.connection(h)?.info()))
+        self.sock().now(|core, h| Ok(core.stack.connection(h)?.info()))
     }
 
     /// Reads like [`Read::read`] without consuming: the same bytes are read
@@ -204,7 +259,7 @@ impl TcpStream {
         // succeeds, and the first success ends the call.
         let mut f = Some(f);
         let mut out = None;
-        self.sock.call(self.read_blocking(), Kick::IfAckDue, |core, h, _| {
+        self.sock().call(self.read_blocking(), Kick::IfAckDue, |core, h, _| {
             core.stack.recv_with(h, |a, b| match f.take() {
                 Some(f) => {
                     let (n, r) = f(a, b);
@@ -218,19 +273,19 @@ impl TcpStream {
     }
 
     fn read_blocking(&self) -> super::Blocking {
-        let t = *self.read_timeout.lock().unwrap_or_else(|e| e.into_inner());
-        self.sock.blocking(t, io::ErrorKind::WouldBlock)
+        let t = *self.0.read_timeout.lock().unwrap_or_else(|e| e.into_inner());
+        self.sock().blocking(t, io::ErrorKind::WouldBlock)
     }
 
     fn write_blocking(&self) -> super::Blocking {
-        let t = *self.write_timeout.lock().unwrap_or_else(|e| e.into_inner());
-        self.sock.blocking(t, io::ErrorKind::WouldBlock)
+        let t = *self.0.write_timeout.lock().unwrap_or_else(|e| e.into_inner());
+        self.sock().blocking(t, io::ErrorKind::WouldBlock)
     }
 }
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.call(self.read_blocking(), Kick::IfAckDue, |core, h, _| core.stack.recv(h, buf))
+        self.sock().call(self.read_blocking(), Kick::IfAckDue, |core, h, _| core.stack.recv(h, buf))
     }
 
     /// Fills `bufs` in order from one look at the receive buffer, under one
@@ -254,13 +309,13 @@ impl Read for &TcpStream {
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.call(self.write_blocking(), Kick::Always, |core, h, _| core.stack.send(h, buf))
+        self.sock().call(self.write_blocking(), Kick::Always, |core, h, _| core.stack.send(h, buf))
     }
 
     /// Queues as much of `bufs`, in order, as the send buffer takes, under
     /// one lock of the stack (not one buffer per call).
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.sock.call(self.write_blocking(), Kick::Always, |core, h, _| {
+        self.sock().call(self.write_blocking(), Kick::Always, |core, h, _| {
             let mut total = 0;
             for buf in bufs.iter().filter(|b| !b.is_empty()) {
                 match core.stack.send(h, buf) {
@@ -280,7 +335,7 @@ impl Write for &TcpStream {
 
     /// Blocks until the peer has acknowledged everything written.
     fn flush(&mut self) -> io::Result<()> {
-        self.sock.call(self.write_blocking(), Kick::Never, |core, h, _| {
+        self.sock().call(self.write_blocking(), Kick::Never, |core, h, _| {
             let c = core.stack.connection(h)?;
             match c.error() {
                 _ if c.all_acknowledged() => Ok(()),
@@ -320,14 +375,14 @@ impl Source for TcpStream {}
 
 impl super::sealed::Sealed for TcpStream {
     fn socket(&self) -> &OwnedSocket {
-        &self.sock
+        self.sock()
     }
 }
 
 impl std::fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("TcpStream");
-        if let Ok((local, peer)) = self.sock.addresses() {
+        if let Ok((local, peer)) = self.sock().addresses() {
             d.field("local", &local).field("peer", &peer);
         }
         d.finish()

@@ -151,7 +151,8 @@ impl Stack {
                     t.conn.cancel_challenge_ack();
                     self.stats.challenge_acks_suppressed += 1;
                 }
-                self.queue_reset(rst);
+                let ttl = t.ttl;
+                self.queue_reset(rst, ttl);
             }
             self.follow_up(index);
             if iss_floor.is_none() {
@@ -218,7 +219,8 @@ impl Stack {
                 let syn_ack =
                     cookie_syn_ack(&self.isn, now, tuple, seg, cfg, ip::mss_for(self.cfg.mtu, &tuple));
                 self.stats.syn_cookies_sent += 1;
-                self.queue_control(Control::SynAck(syn_ack));
+                let ttl = l.ttl;
+                self.queue_control(Control::SynAck(syn_ack, ttl));
                 return;
             }
             match l.syn_queue.oldest() {
@@ -238,14 +240,14 @@ impl Stack {
         }
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
         let Some(l) = self.sockets.listener_mut(listener) else { return };
-        let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
+        let (cfg, ttl) = (l.tcp.as_deref().unwrap_or(&self.cfg.tcp), l.ttl);
         let mut conn =
             Connection::accept(now, tuple, iss, offset, ip::mss_for(self.cfg.mtu, &tuple), cfg, seg);
         debug_assert_eq!(conn.state(), State::SynReceived);
         if let Some(s) = self.pmtu.signal_for(&tuple, now) {
             conn.handle_path_signal(s);
         }
-        let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
+        let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener), ttl }));
         self.connections.insert(tuple, h.index);
         if let Some(l) = self.sockets.listener_mut(listener) {
             l.syn_queue.insert(h.index);
@@ -270,7 +272,7 @@ impl Stack {
         if l.last_overflow.is_none_or(|at| now.saturating_since(at) > lifetime) {
             return Cookie::NotChecked;
         }
-        let cfg = l.tcp.as_deref().unwrap_or(&self.cfg.tcp);
+        let (cfg, ttl) = (l.tcp.as_deref().unwrap_or(&self.cfg.tcp), l.ttl);
         let offset = self.isn.ts_offset(tuple.local, tuple.remote);
         let Some(mut conn) = Connection::from_cookie(
             &self.isn,
@@ -297,14 +299,14 @@ impl Stack {
             conn.handle_path_signal(s);
         }
         let pressure = self.memory_pressure();
-        let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener) }));
+        let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: Some(listener), ttl }));
         self.connections.insert(tuple, h.index);
         let mut established = false;
         if let Some(t) = self.sockets.tcp_mut(h.index) {
             t.conn.set_memory_pressure(pressure);
             let rst = t.conn.handle_segment(now, seg);
             established = t.conn.state() != State::SynReceived;
-            self.queue_reset(rst);
+            self.queue_reset(rst, ttl);
         }
         if !established {
             // The ACK always completes a handshake its cookie vouches for;
@@ -335,7 +337,7 @@ impl Stack {
         } else {
             Reset::new(tuple, SeqNum::default(), Some(seg.seq.add(seg.len())))
         };
-        self.queue_reset(Some(rst));
+        self.queue_reset(Some(rst), self.cfg.ttl);
     }
 }
 

@@ -40,12 +40,14 @@ pub(super) struct NetworkLayer {
 impl NetworkLayer {
     /// Turns the TCP segment at `buf[header_room(..)..][..seg_len]`, sent
     /// from `tuple.local` to `tuple.remote`, into a packet: writes the IP
-    /// header in front and fills the TCP checksum as `tx` says. Returns the
+    /// header in front, with `ttl` as its TTL (IPv4) or hop limit (IPv6),
+    /// and fills the TCP checksum as `tx` says. Returns the
     /// packet's length (`None` if `buf` cannot hold it, or the tuple mixes
     /// families).
     pub fn wrap_tcp(
         &mut self,
         tuple: &FourTuple,
+        ttl: u8,
         buf: &mut [u8],
         seg_len: usize,
         tx: TxChecksum,
@@ -55,20 +57,13 @@ impl NetworkLayer {
         let segment = rest.get_mut(..seg_len)?;
         let pseudo = match (tuple.local.ip(), tuple.remote.ip()) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                let ip =
-                    Ipv4Repr { src, dst, protocol: PROTO_TCP, ttl: ipv4::DEFAULT_TTL, payload_len: seg_len };
+                let ip = Ipv4Repr { src, dst, protocol: PROTO_TCP, ttl, payload_len: seg_len };
                 self.ident = self.ident.wrapping_add(1);
                 ipv4::emit(&ip, self.ident, header).ok()?;
                 checksum::pseudo_header(src, dst, PROTO_TCP, u16::try_from(seg_len).ok()?)
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
-                let ip = Ipv6Repr {
-                    src,
-                    dst,
-                    next_header: PROTO_TCP,
-                    hop_limit: ipv6::DEFAULT_HOP_LIMIT,
-                    payload_len: seg_len,
-                };
+                let ip = Ipv6Repr { src, dst, next_header: PROTO_TCP, hop_limit: ttl, payload_len: seg_len };
                 ipv6::emit(&ip, header).ok()?;
                 checksum::pseudo_header_v6(src, dst, PROTO_TCP, u32::try_from(seg_len).ok()?)
             }

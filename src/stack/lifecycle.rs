@@ -186,11 +186,11 @@ impl Stack {
             if self.prune_half_open(index) {
                 continue;
             }
-            let rst = match self.sockets.tcp_mut(index) {
-                Some(t) => t.conn.handle_timeout(now),
-                None => None,
+            let (rst, ttl) = match self.sockets.tcp_mut(index) {
+                Some(t) => (t.conn.handle_timeout(now), t.ttl),
+                None => (None, self.cfg.ttl),
             };
-            self.queue_reset(rst);
+            self.queue_reset(rst, ttl);
             self.follow_up(index);
         }
     }
@@ -242,16 +242,17 @@ impl Stack {
         for index in indices {
             if let Some(t) = self.sockets.tcp_mut(index) {
                 let rst = super::abort_and_release(&mut t.conn, now);
-                self.queue_reset(rst);
+                let ttl = t.ttl;
+                self.queue_reset(rst, ttl);
                 self.follow_up(index);
             }
         }
     }
 
-    /// Queues a reset the state machine asked for.
-    pub(super) fn queue_reset(&mut self, rst: Option<Reset>) {
+    /// Queues a reset the state machine asked for, to be sent with `ttl`.
+    pub(super) fn queue_reset(&mut self, rst: Option<Reset>, ttl: u8) {
         if let Some(rst) = rst {
-            self.queue_control(super::output::Control::Reset(rst));
+            self.queue_control(super::output::Control::Reset(rst, ttl));
         }
     }
 }

@@ -27,10 +27,13 @@ pub struct Listener {
     /// while after that are stray ACKs checked as cookies (as Linux's
     /// `tcp_synq_no_recent_overflow`): otherwise they get a reset at once.
     pub last_overflow: Option<Instant>,
+    /// The TTL (hop limit) of its SYN-ACKs, which the connections it opens
+    /// inherit (as Linux's `IP_TTL` on a listening socket).
+    pub ttl: u8,
 }
 
 impl Listener {
-    pub fn new(port: u16, backlog: usize, tcp: Option<TcpConfig>) -> Listener {
+    pub fn new(port: u16, backlog: usize, tcp: Option<TcpConfig>, ttl: u8) -> Listener {
         Listener {
             port,
             backlog: backlog.max(1),
@@ -38,6 +41,7 @@ impl Listener {
             accept_queue: VecDeque::new(),
             tcp: tcp.map(Box::new),
             last_overflow: None,
+            ttl,
         }
     }
 

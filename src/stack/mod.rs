@@ -24,6 +24,7 @@ mod ip;
 mod lifecycle;
 mod limits;
 mod listener;
+mod options;
 mod output;
 mod pmtu;
 mod ports;
@@ -98,6 +99,10 @@ pub struct StackConfig {
     /// [`crate::wire::flow::queue`] brings the connection's packets back
     /// to this queue.
     pub queue: DeviceQueue,
+    /// The IPv4 TTL and IPv6 hop limit of every packet, unless a socket
+    /// sets its own ([`Stack::set_ttl`]): 64 by default, Linux's
+    /// `net.ipv4.ip_default_ttl` (RFC 1122 §3.2.1.7, RFC 8200 §3).
+    pub ttl: u8,
 }
 
 /// Queue `index` of a device with `count` queues.
@@ -141,6 +146,7 @@ impl StackConfig {
             control_queue: 1024,
             limits: Limits::default(),
             queue: DeviceQueue::default(),
+            ttl: crate::wire::ipv4::DEFAULT_TTL,
         }
     }
 }
@@ -342,7 +348,7 @@ impl Stack {
             return Err(Error::AddrInUse);
         }
         self.check_capacity()?;
-        let h = self.sockets.insert(Socket::Listener(Listener::new(port, backlog, tcp)));
+        let h = self.sockets.insert(Socket::Listener(Listener::new(port, backlog, tcp, self.cfg.ttl)));
         self.listeners.insert(port, h.index);
         Ok(h)
     }
@@ -405,7 +411,7 @@ impl Stack {
         if let Some(s) = self.pmtu.signal_for(&tuple, now) {
             conn.handle_path_signal(s);
         }
-        let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: None }));
+        let h = self.sockets.insert(Socket::Tcp(TcpSocket { conn, parent: None, ttl: self.cfg.ttl }));
         self.connections.insert(tuple, h.index);
         self.follow_up(h.index);
         Ok(h)
@@ -485,6 +491,15 @@ impl Stack {
     /// §4.2.3.9), taken: `None` the second time.
     pub fn take_soft_error(&mut self, h: SocketHandle) -> Result<Option<Error>, Error> {
         self.with_conn(h, |c| Ok(c.take_soft_error()))
+    }
+
+    /// The error `SO_ERROR` reports for `h`, taken: the one that ended the
+    /// connection if no read or write has reported it yet, else the soft
+    /// error an ICMP message last reported. `None` the second time; a
+    /// connection whose error was taken reads the end of the stream and
+    /// writes fail with `BrokenPipe`, as on Linux once `sk_err` is taken.
+    pub fn take_error(&mut self, h: SocketHandle) -> Result<Option<Error>, Error> {
+        self.with_conn(h, |c| Ok(c.take_error().err().or_else(|| c.take_soft_error())))
     }
 
     /// Destinations whose lowered path MTU is remembered (what
@@ -631,7 +646,8 @@ impl Stack {
         match slot.socket.as_mut() {
             Some(Socket::Tcp(t)) if !t.conn.is_orphaned() => {
                 let rst = finish(&mut t.conn);
-                self.queue_reset(rst);
+                let ttl = t.ttl;
+                self.queue_reset(rst, ttl);
                 self.follow_up(h.index);
                 Ok(())
             }
@@ -653,7 +669,8 @@ impl Stack {
             if let Some(t) = self.sockets.tcp_mut(i) {
                 t.parent = None;
                 let rst = abort_and_release(&mut t.conn, now);
-                self.queue_reset(rst);
+                let ttl = t.ttl;
+                self.queue_reset(rst, ttl);
                 self.follow_up(i);
             }
         }

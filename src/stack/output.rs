@@ -15,9 +15,16 @@ use crate::wire::ipv6::{self, Ipv6Repr};
 /// A packet the stack itself answers with.
 #[derive(Debug, Clone)]
 pub(super) enum Control {
-    Reset(Reset),
-    SynAck(SynAck),
-    EchoReply { to: IpAddr, ident: u16, seq: u16, data: Vec<u8> },
+    /// A reset, sent with this TTL (hop limit).
+    Reset(Reset, u8),
+    /// A SYN-cookie SYN-ACK, sent with its listener's TTL.
+    SynAck(SynAck, u8),
+    EchoReply {
+        to: IpAddr,
+        ident: u16,
+        seq: u16,
+        data: Vec<u8>,
+    },
 }
 
 impl Stack {
@@ -45,7 +52,7 @@ impl Stack {
             let Some(slot) = self.sockets.slot_mut(index) else { continue };
             slot.tx_queued = false;
             let Some(Socket::Tcp(t)) = slot.socket.as_mut() else { continue };
-            let tuple = t.conn.tuple();
+            let (tuple, ttl) = (t.conn.tuple(), t.ttl);
             let room = ip::header_room(tuple.remote.ip()).min(buf.len());
             let sent = t.conn.poll_transmit(now, &mut buf[room..], limits);
             if let Some(tx) = sent {
@@ -53,7 +60,7 @@ impl Stack {
                 slot.tx_queued = true;
                 self.tx_queue.push_back(index);
                 self.rearm(index);
-                let Some(len) = self.net.wrap_tcp(&tuple, buf, tx.len, checksum) else { continue };
+                let Some(len) = self.net.wrap_tcp(&tuple, ttl, buf, tx.len, checksum) else { continue };
                 self.stats.tx_packets += 1;
                 return Some(Transmit { len, gso_size: tx.gso_size });
             }
@@ -64,14 +71,14 @@ impl Stack {
 
     fn emit_control(&mut self, c: &Control, buf: &mut [u8]) -> Option<usize> {
         match c {
-            Control::Reset(rst) => {
+            Control::Reset(rst, ttl) => {
                 self.stats.tx_resets += 1;
                 let len = emit_reset(rst, buf.get_mut(ip::header_room(rst.tuple.remote.ip())..)?)?;
-                self.net.wrap_tcp(&rst.tuple, buf, len, self.cfg.offload.tx_checksum)
+                self.net.wrap_tcp(&rst.tuple, *ttl, buf, len, self.cfg.offload.tx_checksum)
             }
-            Control::SynAck(syn_ack) => {
+            Control::SynAck(syn_ack, ttl) => {
                 let len = emit_syn_ack(syn_ack, buf.get_mut(ip::header_room(syn_ack.tuple.remote.ip())..)?)?;
-                self.net.wrap_tcp(&syn_ack.tuple, buf, len, self.cfg.offload.tx_checksum)
+                self.net.wrap_tcp(&syn_ack.tuple, *ttl, buf, len, self.cfg.offload.tx_checksum)
             }
             Control::EchoReply { to, ident, seq, data } => {
                 let echo = IcmpEcho { ident: *ident, seq: *seq, data };
@@ -82,7 +89,7 @@ impl Stack {
                             src: self.cfg.addr,
                             dst,
                             protocol: ipv4::PROTO_ICMP,
-                            ttl: ipv4::DEFAULT_TTL,
+                            ttl: self.cfg.ttl,
                             payload_len: 0,
                         };
                         icmp::emit_echo_reply(&ip, &echo, buf).ok()
@@ -92,7 +99,7 @@ impl Stack {
                             src: self.cfg.addr6?,
                             dst,
                             next_header: ipv6::PROTO_ICMPV6,
-                            hop_limit: ipv6::DEFAULT_HOP_LIMIT,
+                            hop_limit: self.cfg.ttl,
                             payload_len: 0,
                         };
                         icmpv6::emit_echo_reply(&ip, &echo, buf).ok()

@@ -34,6 +34,10 @@ pub(super) struct TcpSocket {
     pub conn: Connection,
     /// The listener that opened it, until the application accepts it.
     pub parent: Option<u32>,
+    /// The IPv4 TTL or IPv6 hop limit of its packets (`IP_TTL`,
+    /// `IPV6_UNICAST_HOPS`): [`super::StackConfig::ttl`], its listener's,
+    /// or what the application set.
+    pub ttl: u8,
 }
 
 #[derive(Debug)]

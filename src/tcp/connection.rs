@@ -568,8 +568,9 @@ impl Connection {
         }
     }
 
-    /// Takes the pending error, reporting it once.
-    fn take_error(&mut self) -> Result<(), Error> {
+    /// Takes the pending error, reporting it once (to a read, a write or
+    /// `SO_ERROR`, whichever asks first).
+    pub fn take_error(&mut self) -> Result<(), Error> {
         match &mut self.error {
             Some(e) if !e.reported => {
                 e.reported = true;

@@ -59,4 +59,9 @@ impl Connection {
             segments_in,
         }
     }
+
+    /// Bytes received and not yet read (Linux's `SIOCINQ`).
+    pub fn recv_queue(&self) -> usize {
+        self.rcv.buf.readable()
+    }
 }

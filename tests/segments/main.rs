@@ -33,6 +33,7 @@ mod syncookies;
 mod timewait;
 mod timewait_reuse;
 mod tlp;
+mod ttl;
 mod window;
 mod window_edges;
 mod wrap;
