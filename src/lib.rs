@@ -26,6 +26,7 @@ pub mod api;
 #[allow(unsafe_code)]
 pub mod device;
 pub mod error;
+mod log;
 #[allow(unsafe_code)]
 pub mod reactor;
 pub mod sim;

@@ -87,7 +87,8 @@ pub struct Config {
     /// device then shows super-segments with partial checksums, as one on a
     /// NIC with GSO and GRO does; `false` puts real MSS-sized segments with
     /// full checksums on the TUN. Where the kernel refuses, the device runs
-    /// plain, and says so once. Devices other than a TUN say themselves
+    /// plain, and says so once (on stderr, or a `tracing` warning with the
+    /// feature `tracing`). Devices other than a TUN say themselves
     /// whether they have offloads ([`Device::vnet_hdr`]).
     pub offload: bool,
     /// Record every packet the interface receives and sends into a classic
@@ -408,6 +409,12 @@ impl Interface {
             reactor.set_capture(PcapWriter::create(path)?);
         }
         let backend = reactor.backend_name();
+        crate::log::debug!(
+            "interface {} ({}, queue {}): {backend}, offloads {offload}",
+            cfg.addr,
+            tun_name,
+            queue.index
+        );
         let stats = reactor.stats();
         let (embedded, thread) = if embedded {
             (Some(Mutex::new(reactor)), None)

@@ -196,8 +196,7 @@ impl Tun {
                 Ok(tun) => return Ok(tun),
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
                 Err(e) => {
-                    static SAID: std::sync::Once = std::sync::Once::new();
-                    SAID.call_once(|| eprintln!("trust: TUN offloads unavailable ({e}); plain packets"));
+                    crate::log::warn_once!("TUN offloads unavailable ({e}); plain packets");
                 }
             }
         }
