@@ -61,6 +61,7 @@ mod sealed {
 
 /// Everything an [`Interface`] needs.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The TUN device: its name, and the kernel side's address and MTU if
     /// it has to be configured.

@@ -36,6 +36,7 @@ const BUSY_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_milli
 
 /// Configuration of a TUN device.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TunConfig {
     /// Interface name, at most 15 bytes (`IFNAMSIZ - 1`). Empty lets the
     /// kernel choose (`tun0`, `tun1`...); [`Tun::name`] tells which.

@@ -183,6 +183,7 @@ impl<H: Host> Shared<H> {
 
 /// Settings of a [`Reactor`].
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ReactorConfig {
     pub backend: BackendKind,
     /// Before sleeping for completions, poll the io_uring completion queue
@@ -229,6 +230,7 @@ impl Default for ReactorConfig {
 
 /// Counters of the reactor's work.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct ReactorStats {
     pub turns: AtomicU64,
     pub rx_packets: AtomicU64,
