@@ -16,6 +16,43 @@
 //!   simulated links, for tests and benchmarks.
 //!
 //! Time is [`time::Instant`], passed in by whoever drives the engine.
+//!
+//! # Example
+//!
+//! Two interfaces wired to each other in this process
+//! ([`api::Interface::pair`]: no TUN, no root), an echo server on one and
+//! a client on the other; on a TUN device, [`api::Interface::open`] takes
+//! the place of `pair` and the rest is the same.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::Ipv4Addr;
+//!
+//! use trust::api::{Config, Interface, TcpListener, TcpStream};
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let (client, server) = Interface::pair(
+//!         Config::for_device(Ipv4Addr::new(10, 0, 0, 1)),
+//!         Config::for_device(Ipv4Addr::new(10, 0, 0, 2)),
+//!     )?;
+//!
+//!     let listener = TcpListener::bind(&server, 7)?;
+//!     let echo = std::thread::spawn(move || -> std::io::Result<()> {
+//!         let (conn, _peer) = listener.accept()?;
+//!         // `&TcpStream` reads and writes, as `&std::net::TcpStream` does.
+//!         std::io::copy(&mut &conn, &mut &conn)?;
+//!         Ok(()) // dropping `conn` closes it: the client reads the end
+//!     });
+//!
+//!     let mut stream = TcpStream::connect(&client, "10.0.0.2:7")?;
+//!     stream.write_all(b"hello")?;
+//!     stream.shutdown(std::net::Shutdown::Write)?;
+//!     let mut echoed = String::new();
+//!     stream.read_to_string(&mut echoed)?;
+//!     assert_eq!(echoed, "hello");
+//!     echo.join().unwrap()
+//! }
+//! ```
 
 // Unsafe code lives in `device` (ioctls on the TUN, eBPF steering) and
 // `reactor` (io_uring's shared rings and buffers), each block with its
@@ -26,6 +63,7 @@ pub mod api;
 #[allow(unsafe_code)]
 pub mod device;
 pub mod error;
+mod log;
 #[allow(unsafe_code)]
 pub mod reactor;
 pub mod sim;

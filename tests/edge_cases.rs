@@ -37,7 +37,10 @@ type Sent = (SeqNum, usize);
 
 impl Driver {
     fn new(iss: u32) -> Driver {
-        let cfg = TcpConfig { timestamps: false, sack: false, send_buffer: 4 << 20, ..TcpConfig::default() };
+        let mut cfg = TcpConfig::default();
+        cfg.timestamps = false;
+        cfg.sack = false;
+        cfg.send_buffer = 4 << 20;
         let syn = Segment {
             seq: SeqNum::new(PEER_ISS),
             ack: SeqNum::new(0),

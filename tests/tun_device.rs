@@ -14,7 +14,17 @@ use trust::device::tun::{Tun, TunConfig};
 const WAIT: Duration = Duration::from_secs(5);
 
 fn config(name: &str, host: Ipv4Addr, prefix: u8, mtu: Option<usize>) -> TunConfig {
-    TunConfig { mtu, host: Some((host, prefix)), ..TunConfig::new(name) }
+    tun_config(name, |c| {
+        c.mtu = mtu;
+        c.host = Some((host, prefix));
+    })
+}
+
+/// `TunConfig::new(name)` changed by `f` (the struct is `#[non_exhaustive]`).
+fn tun_config(name: &str, f: impl FnOnce(&mut TunConfig)) -> TunConfig {
+    let mut cfg = TunConfig::new(name);
+    f(&mut cfg);
+    cfg
 }
 
 /// RFC 1071 Internet checksum.
@@ -251,7 +261,7 @@ fn ipv6_only_device_is_configured_and_carries_the_kernels_packets() {
     ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=1"]);
     let host: Ipv6Addr = "fd00:77::1".parse().unwrap();
     let stack: Ipv6Addr = "fd00:77::2".parse().unwrap();
-    let cfg = TunConfig { host6: Some((host, 64)), ..TunConfig::new("tun6test0") };
+    let cfg = tun_config("tun6test0", |c| c.host6 = Some((host, 64)));
     let tun = ns.run(move || Tun::open(&cfg)).expect("open the TUN with an IPv6 address only");
     assert!(tun.created());
     assert_eq!(tun.mtu(), 1500);
@@ -287,10 +297,8 @@ fn ipv6_only_device_is_configured_and_carries_the_kernels_packets() {
 #[test]
 fn dual_stack_device_has_both_addresses() {
     let ns = Netns::new("tun46");
-    let cfg = TunConfig {
-        host6: Some(("fd00:78::1".parse().unwrap(), 120)),
-        ..config("tun46test0", Ipv4Addr::new(10, 69, 0, 1), 24, Some(1280))
-    };
+    let mut cfg = config("tun46test0", Ipv4Addr::new(10, 69, 0, 1), 24, Some(1280));
+    cfg.host6 = Some(("fd00:78::1".parse().unwrap(), 120));
     let tun = ns.run(move || Tun::open(&cfg)).expect("open the TUN with both addresses");
     assert_eq!(tun.mtu(), 1280, "IPv6's minimum MTU is enough");
     let v4 = ns.exec(&["ip", "-4", "addr", "show", "dev", "tun46test0"]);
@@ -305,22 +313,20 @@ fn dual_stack_device_has_both_addresses() {
 fn persistent_ipv6_device_is_configured_once_then_used_as_it_is() {
     let ns = Netns::new("tunp6");
     ns.exec(&["ip", "tuntap", "add", "dev", "tunp6test0", "mode", "tun"]);
-    let cfg = TunConfig {
-        mtu: Some(1400),
-        host6: Some(("fd00:79::1".parse().unwrap(), 64)),
-        ..TunConfig::new("tunp6test0")
-    };
+    let cfg = tun_config("tunp6test0", |c| {
+        c.mtu = Some(1400);
+        c.host6 = Some(("fd00:79::1".parse().unwrap(), 64))
+    });
     let tun = ns.run(move || Tun::open(&cfg)).expect("configure the persistent TUN");
     assert!(!tun.created());
     assert_eq!(tun.mtu(), 1400);
     drop(tun);
 
     // Reopened: it has an IPv6 address now, so it is used as it is.
-    let cfg = TunConfig {
-        mtu: Some(1300),
-        host6: Some(("fd00:7a::1".parse().unwrap(), 64)),
-        ..TunConfig::new("tunp6test0")
-    };
+    let cfg = tun_config("tunp6test0", |c| {
+        c.mtu = Some(1300);
+        c.host6 = Some(("fd00:7a::1".parse().unwrap(), 64))
+    });
     let tun = ns.run(move || Tun::open(&cfg)).expect("reopen the persistent TUN");
     assert_eq!(tun.mtu(), 1400, "an already configured device keeps its MTU");
     let show = ipv6_addresses(&ns, "tunp6test0");
@@ -333,8 +339,7 @@ fn persistent_ipv6_device_is_configured_once_then_used_as_it_is() {
     // again, which the kernel answers with EEXIST, and that is fine.
     ns.exec(&["ip", "addr", "flush", "dev", "tunp6test0"]);
     for _ in 0..2 {
-        let cfg =
-            TunConfig { host6: Some(("fe80::77".parse().unwrap(), 64)), ..TunConfig::new("tunp6test0") };
+        let cfg = tun_config("tunp6test0", |c| c.host6 = Some(("fe80::77".parse().unwrap(), 64)));
         drop(ns.run(move || Tun::open(&cfg)).expect("open with an address already there"));
     }
     let show = ipv6_addresses(&ns, "tunp6test0");
@@ -354,7 +359,7 @@ fn ipv6_address_is_usable_on_a_device_whose_noarp_was_cleared() {
     ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.tunarp6.accept_dad=1"]);
     let link = ns.exec(&["ip", "link", "show", "tunarp6"]);
     assert!(!link.contains("NOARP"), "{link}");
-    let cfg = TunConfig { host6: Some(("fd00:7b::1".parse().unwrap(), 64)), ..TunConfig::new("tunarp6") };
+    let cfg = tun_config("tunarp6", |c| c.host6 = Some(("fd00:7b::1".parse().unwrap(), 64)));
     let tun = ns.run(move || Tun::open(&cfg)).expect("open the TUN");
     let show = ipv6_addresses(&ns, "tunarp6");
     // Our address is usable at once. (The kernel's own link-local address,
@@ -371,11 +376,14 @@ fn ipv6_address_is_usable_on_a_device_whose_noarp_was_cleared() {
 fn bad_ipv6_configuration_is_refused() {
     let ns = Netns::new("tunbad6");
     let host6 = Some(("fd00:77::1".parse().unwrap(), 129));
-    let cfg = TunConfig { host6, ..TunConfig::new("tunbad6a") };
+    let cfg = tun_config("tunbad6a", |c| c.host6 = host6);
     let err = ns.run(move || Tun::open(&cfg)).expect_err("prefix 129");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
     let host6 = Some(("fd00:77::1".parse().unwrap(), 64));
-    let cfg = TunConfig { host6, mtu: Some(1200), ..TunConfig::new("tunbad6b") };
+    let cfg = tun_config("tunbad6b", |c| {
+        c.host6 = host6;
+        c.mtu = Some(1200)
+    });
     let err = ns.run(move || Tun::open(&cfg)).expect_err("MTU 1200 with IPv6");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
     // Refused before any device was made.
@@ -386,7 +394,7 @@ fn bad_ipv6_configuration_is_refused() {
     // asked for: refused once the MTU is read, with IPv6 named.
     ns.exec(&["ip", "tuntap", "add", "dev", "tunbad6c", "mode", "tun"]);
     ns.exec(&["ip", "link", "set", "tunbad6c", "mtu", "1200"]);
-    let cfg = TunConfig { host6, ..TunConfig::new("tunbad6c") };
+    let cfg = tun_config("tunbad6c", |c| c.host6 = host6);
     let err = ns.run(move || Tun::open(&cfg)).expect_err("device MTU 1200 with IPv6");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("MTU 1200, below IPv6's minimum"), "{err}");

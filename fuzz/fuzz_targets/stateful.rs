@@ -189,11 +189,11 @@ fn host_config(i: usize, h: &HostSpec) -> StackConfig {
 
 fn short_keepalive(h: &HostSpec) -> Keepalive {
     let k = &h.keepalive;
-    Keepalive {
-        idle: Duration::from_secs(1 + u64::from(k.idle) % 600),
-        interval: Duration::from_secs(5 + u64::from(k.interval) % 60),
-        probes: 1 + u32::from(k.probes) % 4,
-    }
+    Keepalive::new(
+        Duration::from_secs(1 + u64::from(k.idle) % 600),
+        Duration::from_secs(5 + u64::from(k.interval) % 60),
+        1 + u32::from(k.probes) % 4,
+    )
 }
 
 fn link_config(l: &LinkSpec) -> LinkConfig {

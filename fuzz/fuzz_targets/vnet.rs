@@ -37,7 +37,7 @@ use libfuzzer_sys::fuzz_target;
 use trust::device::gso;
 use trust::device::vnet::{F_DATA_VALID, F_NEEDS_CSUM, GSO_NONE, GSO_TCPV4, VNET_HDR_LEN, VnetHdr};
 use trust::sim::apps::{BulkReceiver, BulkSender};
-use trust::stack::{Offload, SocketHandle, Stack, StackConfig};
+use trust::stack::{SocketHandle, Stack, StackConfig};
 use trust::tcp::Connection;
 use trust::tcp::isn::IsnKey;
 use trust::time::Instant;
@@ -152,7 +152,8 @@ impl Wire {
     fn new() -> Wire {
         let mut cfgs = ADDRS.map(|a| StackConfig::with_key(a, IsnKey::from_seed(u64::from(a.octets()[3]))));
         // As `api` configures a device with offloads.
-        cfgs[0].offload = Offload { tso_max_payload: 65535 - 20 - 60, tx_checksum: TxChecksum::Partial };
+        cfgs[0].offload.tso_max_payload = 65535 - 20 - 60;
+        cfgs[0].offload.tx_checksum = TxChecksum::Partial;
         Wire { now: Instant::ZERO, hosts: cfgs.map(Stack::new), queue: VecDeque::new(), buf: vec![0; 70_000] }
     }
 

@@ -11,9 +11,35 @@ use super::{Interface, Source, TcpStream};
 /// handshakes not yet accepted, plus half-open ones).
 pub const DEFAULT_BACKLOG: usize = 1024;
 
-/// A listening socket on an [`Interface`]'s address. Dropping it resets
-/// the last handle to it ([`TcpListener::try_clone`]) resets the
-/// connections it queued that nobody accepted.
+/// A listening socket on an [`Interface`]'s address. Dropping the last
+/// handle to it ([`TcpListener::try_clone`]) resets the connections it
+/// queued that nobody accepted.
+///
+/// A server that answers each connection on a thread of its own:
+///
+/// ```
+/// # use std::net::Ipv4Addr;
+/// use std::io::{Read, Write};
+/// use trust::api::{Config, Interface, TcpListener, TcpStream};
+///
+/// # fn main() -> std::io::Result<()> {
+/// # let (client, iface) = Interface::pair(
+/// #     Config::for_device(Ipv4Addr::new(10, 0, 0, 1)),
+/// #     Config::for_device(Ipv4Addr::new(10, 0, 0, 2)),
+/// # )?;
+/// let listener = TcpListener::bind(&iface, 80)?;
+/// std::thread::spawn(move || {
+///     for stream in listener.incoming() {
+///         let mut stream = stream?;
+///         std::thread::spawn(move || stream.write_all(b"hello\n"));
+///     }
+///     Ok::<_, std::io::Error>(())
+/// });
+/// # let mut greeting = String::new();
+/// # TcpStream::connect(&client, "10.0.0.2:80")?.read_to_string(&mut greeting)?;
+/// # assert_eq!(greeting, "hello\n");
+/// # Ok(()) }
+/// ```
 pub struct TcpListener {
     sock: Arc<OwnedSocket>,
 }

@@ -61,6 +61,7 @@ mod sealed {
 
 /// Everything an [`Interface`] needs.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The TUN device: its name, and the kernel side's address and MTU if
     /// it has to be configured.
@@ -87,7 +88,8 @@ pub struct Config {
     /// device then shows super-segments with partial checksums, as one on a
     /// NIC with GSO and GRO does; `false` puts real MSS-sized segments with
     /// full checksums on the TUN. Where the kernel refuses, the device runs
-    /// plain, and says so once. Devices other than a TUN say themselves
+    /// plain, and says so once (on stderr, or a `tracing` warning with the
+    /// feature `tracing`). Devices other than a TUN say themselves
     /// whether they have offloads ([`Device::vnet_hdr`]).
     pub offload: bool,
     /// Record every packet the interface receives and sends into a classic
@@ -327,6 +329,23 @@ pub struct Interface {
 impl Interface {
     /// Opens (or creates and configures) the TUN device and starts the
     /// reactor on its own thread.
+    ///
+    /// A new device `trust0` whose kernel side is 10.0.0.1/24, with the
+    /// stack at 10.0.0.2 (needs `CAP_NET_ADMIN`):
+    ///
+    /// ```no_run
+    /// use std::net::Ipv4Addr;
+    /// use trust::api::{Config, Interface, TcpListener};
+    /// use trust::device::tun::TunConfig;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let mut tun = TunConfig::new("trust0");
+    /// tun.host = Some((Ipv4Addr::new(10, 0, 0, 1), 24));
+    /// let iface = Interface::open(Config::new(tun, Ipv4Addr::new(10, 0, 0, 2)))?;
+    /// // `nc 10.0.0.2 8080` on the host reaches this listener.
+    /// let listener = TcpListener::bind(&iface, 8080)?;
+    /// # let _ = listener; Ok(()) }
+    /// ```
     pub fn open(cfg: Config) -> io::Result<Interface> {
         Self::open_one(cfg, false)
     }
@@ -397,6 +416,22 @@ impl Interface {
     /// with its reactor thread: `a` reaches `b` at `cfg_b.addr` (and
     /// `cfg_b.addr6`) and the other way round. No root, namespace or TUN
     /// is needed: what tests of the API use.
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use trust::api::{Config, Interface, TcpListener, TcpStream};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let (a, b) = Interface::pair(
+    ///     Config::for_device(Ipv4Addr::new(10, 0, 0, 1)),
+    ///     Config::for_device(Ipv4Addr::new(10, 0, 0, 2)),
+    /// )?;
+    /// let listener = TcpListener::bind(&b, 80)?;
+    /// let stream = TcpStream::connect(&a, (b.addr(), 80))?;
+    /// let (_, peer) = listener.accept()?;
+    /// assert_eq!(peer, stream.local_addr()?);
+    /// # Ok(()) }
+    /// ```
     pub fn pair(cfg_a: Config, cfg_b: Config) -> io::Result<(Interface, Interface)> {
         let (a, b) = loopback::pair(cfg_a.tun.mtu.unwrap_or(1500))?;
         Ok((Self::open_device(a, cfg_a)?, Self::open_device(b, cfg_b)?))
@@ -437,6 +472,12 @@ impl Interface {
             reactor.set_capture(PcapWriter::create(path)?);
         }
         let backend = reactor.backend_name();
+        crate::log::debug!(
+            "interface {} ({}, queue {}): {backend}, offloads {offload}",
+            cfg.addr,
+            tun_name,
+            queue.index
+        );
         let stats = reactor.stats();
         let (embedded, thread) = if embedded {
             (Some(Mutex::new(reactor)), None)

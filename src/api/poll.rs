@@ -150,6 +150,47 @@ impl<'a> IntoIterator for &'a Events {
 }
 
 /// A set of registered sockets and their ready queue. See the module docs.
+///
+/// A non-blocking listener, accepting whenever the poll says it is
+/// readable:
+///
+/// ```
+/// # use std::net::Ipv4Addr;
+/// use std::io::ErrorKind;
+/// use std::time::Duration;
+/// use trust::api::{Config, Events, Interest, Interface, Poll, TcpListener, TcpStream, Token};
+///
+/// # fn main() -> std::io::Result<()> {
+/// # let (client, iface) = Interface::pair(
+/// #     Config::for_device(Ipv4Addr::new(10, 0, 0, 1)),
+/// #     Config::for_device(Ipv4Addr::new(10, 0, 0, 2)),
+/// # )?;
+/// let poll = Poll::new(&iface)?;
+/// let listener = TcpListener::bind(&iface, 80)?;
+/// listener.set_nonblocking(true)?;
+/// poll.register(&listener, Token(0), Interest::READABLE)?;
+/// # let _connected = TcpStream::connect(&client, "10.0.0.2:80")?;
+///
+/// let mut events = Events::with_capacity(64);
+/// let mut accepted = Vec::new();
+/// while accepted.is_empty() {
+///     poll.poll(&mut events, Some(Duration::from_secs(1)))?;
+///     for event in &events {
+///         if event.token() == Token(0) {
+///             // Accept until `WouldBlock`, which makes the listener unready.
+///             loop {
+///                 match listener.accept() {
+///                     Ok((stream, _)) => accepted.push(stream),
+///                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+///                     Err(e) => return Err(e),
+///                 }
+///             }
+///         }
+///     }
+/// }
+/// # assert_eq!(accepted.len(), 1);
+/// # Ok(()) }
+/// ```
 pub struct Poll {
     inner: Arc<Inner>,
     id: usize,

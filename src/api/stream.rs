@@ -19,6 +19,29 @@ use crate::tcp::{self, Readiness};
 /// [`TcpStream::set_linger`] for the other ways).
 ///
 /// [`TcpStream::try_clone`] makes another handle to the same connection.
+///
+/// ```
+/// # use std::net::Ipv4Addr;
+/// use std::io::{Read, Write};
+/// use trust::api::{Config, Interface, TcpListener, TcpStream};
+///
+/// # fn main() -> std::io::Result<()> {
+/// # let (iface, server) = Interface::pair(
+/// #     Config::for_device(Ipv4Addr::new(10, 0, 0, 1)),
+/// #     Config::for_device(Ipv4Addr::new(10, 0, 0, 2)),
+/// # )?;
+/// # let listener = TcpListener::bind(&server, 80)?;
+/// let mut stream = TcpStream::connect(&iface, "10.0.0.2:80")?;
+/// stream.write_all(b"ping")?;
+/// # let (mut peer, _) = listener.accept()?;
+/// # let mut ping = [0; 4];
+/// # peer.read_exact(&mut ping)?;
+/// # peer.write_all(b"pong")?;
+/// let mut reply = [0; 4];
+/// stream.read_exact(&mut reply)?;
+/// assert_eq!(&reply, b"pong");
+/// # Ok(()) }
+/// ```
 pub struct TcpStream(Arc<Shared>);
 
 /// What every handle to one connection shares, as the file description of

@@ -36,6 +36,7 @@ const BUSY_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_milli
 
 /// Configuration of a TUN device.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TunConfig {
     /// Interface name, at most 15 bytes (`IFNAMSIZ - 1`). Empty lets the
     /// kernel choose (`tun0`, `tun1`...); [`Tun::name`] tells which.
@@ -196,8 +197,7 @@ impl Tun {
                 Ok(tun) => return Ok(tun),
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
                 Err(e) => {
-                    static SAID: std::sync::Once = std::sync::Once::new();
-                    SAID.call_once(|| eprintln!("trust: TUN offloads unavailable ({e}); plain packets"));
+                    crate::log::warn_once!("TUN offloads unavailable ({e}); plain packets");
                 }
             }
         }

@@ -183,6 +183,7 @@ impl<H: Host> Shared<H> {
 
 /// Settings of a [`Reactor`].
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ReactorConfig {
     pub backend: BackendKind,
     /// Before sleeping for completions, poll the io_uring completion queue
@@ -229,6 +230,7 @@ impl Default for ReactorConfig {
 
 /// Counters of the reactor's work.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct ReactorStats {
     pub turns: AtomicU64,
     pub rx_packets: AtomicU64,
@@ -255,7 +257,8 @@ pub struct Reactor<H: Host> {
 
 impl<H: Host> Reactor<H> {
     /// A reactor for `tun`. With [`BackendKind::Auto`], io_uring is tried
-    /// first; if the kernel refuses it the loop says so once on stderr and
+    /// first; if the kernel refuses it the loop says so once (a warning:
+    /// on stderr, or a `tracing` event with the feature `tracing`) and
     /// uses epoll.
     pub fn new(tun: Tun, cfg: ReactorConfig, shared: Arc<Shared<H>>) -> io::Result<Reactor<H>> {
         let waker_fd = shared.waker().fd().as_fd().as_raw_fd();
@@ -269,8 +272,7 @@ impl<H: Host> Reactor<H> {
             BackendKind::Auto => match uring::Uring::new(tun, waker_fd, true, &cfg) {
                 Ok(u) => Box::new(u),
                 Err((e, tun)) => {
-                    static SAID: std::sync::Once = std::sync::Once::new();
-                    SAID.call_once(|| eprintln!("trust: io_uring unavailable ({e}); using epoll"));
+                    crate::log::warn_once!("io_uring unavailable ({e}); using epoll");
                     Box::new(epoll::Epoll::new(tun, waker_fd)?)
                 }
             },
@@ -299,7 +301,8 @@ impl<H: Host> Reactor<H> {
 
     /// Records every packet received and sent from now on into `capture`
     /// (IP packets: a virtio-net header is left out), with any backend. A
-    /// write that fails ends the capture, said once on stderr; the capture
+    /// write that fails ends the capture, with a warning (on stderr, or a
+    /// `tracing` event with the feature `tracing`); the capture
     /// is flushed when the reactor shuts down or is dropped.
     pub fn set_capture(&mut self, capture: PcapWriter) {
         self.capture = Some(capture);
@@ -345,7 +348,7 @@ impl<H: Host> Reactor<H> {
         std::thread::Builder::new().name(name.into()).spawn(move || {
             let _stop = stop;
             if let Err(e) = self.run() {
-                eprintln!("trust: reactor stopped: {e}");
+                crate::log::warn!("reactor stopped: {e}");
             }
         })
     }
@@ -459,7 +462,7 @@ fn record(capture: &mut Option<PcapWriter>, packet: &[u8]) {
     if let Some(c) = capture
         && let Err(e) = c.record(packet)
     {
-        eprintln!("trust: packet capture stopped: {e}");
+        crate::log::warn!("packet capture stopped: {e}");
         *capture = None;
     }
 }

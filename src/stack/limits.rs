@@ -9,6 +9,7 @@
 
 /// Stack-wide bounds. See the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Half-open connections (SYN-RECEIVED) each listener keeps: its SYN
     /// queue. The listen backlog bounds the accept queue separately.
@@ -56,6 +57,7 @@ pub struct Limits {
 /// Thresholds on the bytes of buffer storage all connections hold
 /// (Linux: `tcp_mem`, in pages there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MemoryLimits {
     /// Above this, receive windows offer only what a connection's storage
     /// already holds, and buffers stop growing beyond their first 4 KiB.
@@ -69,9 +71,24 @@ pub struct MemoryLimits {
 
 /// A token bucket: `per_second` on average, at most `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateLimit {
     pub per_second: u32,
     pub burst: u32,
+}
+
+impl MemoryLimits {
+    /// Pressure above `pressure` bytes, refusal above `hard`.
+    pub fn new(pressure: usize, hard: usize) -> MemoryLimits {
+        MemoryLimits { pressure, hard }
+    }
+}
+
+impl RateLimit {
+    /// `per_second` on average, bursts of `burst`.
+    pub fn new(per_second: u32, burst: u32) -> RateLimit {
+        RateLimit { per_second, burst }
+    }
 }
 
 impl Default for Limits {
@@ -82,9 +99,9 @@ impl Default for Limits {
             synack_retries_under_pressure: 2,
             max_orphans: 16384,
             max_time_wait: 32768,
-            memory: MemoryLimits { pressure: 256 << 20, hard: 512 << 20 },
-            resets: RateLimit { per_second: 1000, burst: 100 },
-            icmp: RateLimit { per_second: 1000, burst: 50 },
+            memory: MemoryLimits::new(256 << 20, 512 << 20),
+            resets: RateLimit::new(1000, 100),
+            icmp: RateLimit::new(1000, 50),
             challenge_acks: 1000,
             pmtu_entries: 4096,
         }

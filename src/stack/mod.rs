@@ -58,6 +58,7 @@ use crate::wire::{RxChecksum, TxChecksum};
 
 /// What the device does for us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Offload {
     /// Largest TCP payload per emitted packet when the device segments
     /// (TSO); 0 (the default) emits MSS-sized packets.
@@ -68,6 +69,7 @@ pub struct Offload {
 
 /// Settings of a [`Stack`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StackConfig {
     /// The interface's own IPv4 address; `0.0.0.0` for an interface that
     /// speaks IPv6 only ([`StackConfig::addr6`]).
@@ -153,6 +155,7 @@ impl StackConfig {
 
 /// Counters of what the stack saw and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     pub rx_packets: u64,
     /// Dropped: an IP version the interface does not speak (IPv6 without

@@ -9,6 +9,7 @@ use crate::error::Error;
 /// connection; [`TcpConfig::default`] gives the values documented on each
 /// field.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TcpConfig {
     /// Send buffer capacity in bytes (default 256 KiB).
     pub send_buffer: usize,
@@ -78,6 +79,7 @@ pub struct TcpConfig {
 
 /// Keep-alive timing (RFC 1122 §4.2.3.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Keepalive {
     /// Idle time before the first probe (RFC 1122: at least 2 hours by
     /// default).
@@ -88,9 +90,18 @@ pub struct Keepalive {
     pub probes: u32,
 }
 
+impl Keepalive {
+    /// The first probe after `idle`, then one every `interval`, failing
+    /// after `probes` unanswered ones.
+    pub fn new(idle: Duration, interval: Duration, probes: u32) -> Keepalive {
+        Keepalive { idle, interval, probes }
+    }
+}
+
 impl Default for Keepalive {
+    /// Linux's defaults: 2 hours, 75 s, 9 probes.
     fn default() -> Self {
-        Keepalive { idle: Duration::from_secs(7200), interval: Duration::from_secs(75), probes: 9 }
+        Keepalive::new(Duration::from_secs(7200), Duration::from_secs(75), 9)
     }
 }
 

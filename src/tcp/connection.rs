@@ -159,6 +159,7 @@ impl ReplyLimiter {
 
 /// Counters of one connection's life, for diagnostics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnStats {
     /// Segments sent, retransmissions included.
     pub segments_out: u64,

@@ -7,7 +7,7 @@ use crate::harness::*;
 
 /// Established at 100 ms with a 1000-byte receive window.
 fn small_window() -> Harness {
-    Harness::passive(TcpConfig { recv_buffer: 1000, ..simple() }, PeerOpts::plain())
+    Harness::passive(with(simple(), |c| c.recv_buffer = 1000), PeerOpts::plain())
 }
 
 fn ack_now(h: &Harness, rcv_nxt: u32, win: u16) -> Seg {

@@ -51,7 +51,7 @@ fn a_connection_the_application_still_holds_keeps_probing() {
 
 #[test]
 fn beyond_max_orphans_a_close_resets() {
-    let mut h = Harness::with_limits(simple(), Limits { max_orphans: 2, ..Limits::default() });
+    let mut h = Harness::with_limits(simple(), with(Limits::default(), |l| l.max_orphans = 2));
     h.listen_backlog(16);
     let mut conns = Vec::new();
     for i in 0..3u16 {
@@ -73,7 +73,7 @@ fn beyond_max_orphans_a_close_resets() {
 
 #[test]
 fn beyond_max_time_wait_the_oldest_is_recycled() {
-    let mut h = Harness::with_limits(simple(), Limits { max_time_wait: 2, ..Limits::default() });
+    let mut h = Harness::with_limits(simple(), with(Limits::default(), |l| l.max_time_wait = 2));
     h.listen_backlog(16);
     for i in 0..3u16 {
         // Each connection: opened by the peer, closed by us first, so that
@@ -94,8 +94,8 @@ fn beyond_max_time_wait_the_oldest_is_recycled() {
 fn under_memory_pressure_windows_shrink_to_what_is_held() {
     // Pressure from the start: the window stops at the first 4 KiB ring
     // once the peer has used the window the SYN-ACK offered.
-    let memory = trust::stack::MemoryLimits { pressure: 0, hard: usize::MAX };
-    let mut h = Harness::with_limits(simple(), Limits { memory, ..Limits::default() });
+    let memory = trust::stack::MemoryLimits::new(0, usize::MAX);
+    let mut h = Harness::with_limits(simple(), with(Limits::default(), |l| l.memory = memory));
     h.listen();
     h.open_passive(0, 100, PeerOpts::plain());
     let mut windows = Vec::new();
@@ -112,8 +112,8 @@ fn under_memory_pressure_windows_shrink_to_what_is_held() {
 
 #[test]
 fn with_memory_exhausted_bytes_needing_more_storage_are_refused() {
-    let memory = trust::stack::MemoryLimits { pressure: 0, hard: 0 };
-    let mut h = Harness::with_limits(simple(), Limits { memory, ..Limits::default() });
+    let memory = trust::stack::MemoryLimits::new(0, 0);
+    let mut h = Harness::with_limits(simple(), with(Limits::default(), |l| l.memory = memory));
     h.listen();
     h.open_passive(0, 100, PeerOpts::plain());
     for k in 0..10usize {

@@ -134,7 +134,7 @@ fn data_after_close_in_fin_wait_1_resets() {
 
 #[test]
 fn shutdown_read_discards_what_arrives_and_keeps_the_window_open() {
-    let mut h = Harness::passive(TcpConfig { recv_buffer: 4096, ..simple() }, PeerOpts::plain());
+    let mut h = Harness::passive(with(simple(), |c| c.recv_buffer = 4096), PeerOpts::plain());
     h.send_at(200, seg().seq(h.r(1)).ack(h.l(1)).payload(b"pending"));
     h.shutdown(210, Shutdown::Read);
     assert_eq!(h.recv_result(210), Ok(0), "end of stream for the reader");
@@ -196,7 +196,7 @@ fn data_that_arrived_before_a_reset_is_read_first() {
 
 #[test]
 fn retransmission_timeout_is_reported_once() {
-    let mut h = Harness::passive(TcpConfig { max_retries: 2, ..simple() }, PeerOpts::plain());
+    let mut h = Harness::passive(with(simple(), |c| c.max_retries = 2), PeerOpts::plain());
     h.write(200, b"hello?");
     let sent = h.recv_all(10_000);
     assert_eq!(sent.len(), 3, "the first send and two retransmissions: {sent:?}");
@@ -209,7 +209,7 @@ fn retransmission_timeout_is_reported_once() {
 
 #[test]
 fn unanswered_syn_is_timed_out_and_refusal_is_refused() {
-    let mut h = Harness::new(TcpConfig { syn_retries: 1, ..simple() });
+    let mut h = Harness::new(with(simple(), |c| c.syn_retries = 1));
     h.connect(0);
     let syns = h.recv_timed(10_000);
     let times: Vec<u64> = syns.iter().map(|(t, _)| t.as_millis()).collect();

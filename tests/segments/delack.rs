@@ -19,7 +19,7 @@ fn one_segment_is_acknowledged_after_the_delay() {
 
 #[test]
 fn configured_delay_is_honoured() {
-    let cfg = TcpConfig { delayed_ack: Duration::from_millis(200), ..simple() };
+    let cfg = with(simple(), |c| c.delayed_ack = Duration::from_millis(200));
     let mut h = Harness::passive(cfg, PeerOpts::plain());
     h.send_at(200, peer_bytes(&h, 0, 100));
     h.expect_nothing(399);
@@ -78,7 +78,7 @@ fn ack_rides_on_data() {
 fn full_sized_means_mss_less_options() {
     // With timestamps a full-sized segment carries 1448 bytes (RFC 9293
     // §3.7.1): every second one is still acknowledged at once.
-    let cfg = TcpConfig { timestamps: true, ..simple() };
+    let cfg = with(simple(), |c| c.timestamps = true);
     let mut h = Harness::passive(cfg, PeerOpts { ts: Some(PEER_TS0), ..PeerOpts::plain() });
     let ecr = h.our_ts(0);
     h.send_at(200, peer_bytes(&h, 0, 1448).ts(PEER_TS0 + 2, ecr));

@@ -14,7 +14,7 @@ use crate::harness::*;
 #[test]
 fn keepalive_does_not_grow_the_timer_heap() {
     let mut h =
-        Harness::passive(TcpConfig { keepalive: Some(Keepalive::default()), ..simple() }, PeerOpts::plain());
+        Harness::passive(with(simple(), |c| c.keepalive = Some(Keepalive::default())), PeerOpts::plain());
     for i in 0..200u32 {
         let t = 1000 + 100 * i;
         let at = 10 * i;

@@ -413,7 +413,7 @@ impl Harness {
     /// §4.2, offering 1176), then 1176 bytes (the delayed ACK offers 0).
     /// The application has read nothing.
     pub fn full_4096_window() -> Harness {
-        let mut h = Harness::passive(TcpConfig { recv_buffer: 4096, ..simple() }, PeerOpts::plain());
+        let mut h = Harness::passive(with(simple(), |c| c.recv_buffer = 4096), PeerOpts::plain());
         for (i, t) in [(0, 200), (1, 201)] {
             h.send_at(t, seg().seq(h.r(1 + 1460 * i)).ack(h.l(1)).data(1460 * i as usize, 1460));
         }

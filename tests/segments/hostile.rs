@@ -5,7 +5,7 @@
 use crate::harness::*;
 
 fn ts_only() -> TcpConfig {
-    TcpConfig { timestamps: true, ..simple() }
+    with(simple(), |c| c.timestamps = true)
 }
 
 fn peer_ts() -> PeerOpts {

@@ -73,7 +73,7 @@ fn active_opens_use_the_same_generator() {
 fn timestamp_clocks_differ_per_connection() {
     // RFC 7323 §7.1 / §5.4: a per-connection offset hides the uptime.
     let mut sc = StackConfig::with_key(OUR_IP, IsnKey::from_seed(1));
-    sc.tcp = TcpConfig { timestamps: true, ..simple() };
+    sc.tcp = with(simple(), |c| c.timestamps = true);
     let mut h = Harness::with_stack(sc);
     h.listen();
     let mut vals = Vec::new();

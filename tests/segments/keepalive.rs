@@ -5,11 +5,11 @@
 use crate::harness::*;
 
 fn ka() -> Keepalive {
-    Keepalive { idle: Duration::from_secs(10), interval: Duration::from_secs(2), probes: 3 }
+    Keepalive::new(Duration::from_secs(10), Duration::from_secs(2), 3)
 }
 
 fn with_keepalive() -> Harness {
-    Harness::passive(TcpConfig { keepalive: Some(ka()), ..simple() }, PeerOpts::plain())
+    Harness::passive(with(simple(), |c| c.keepalive = Some(ka())), PeerOpts::plain())
 }
 
 /// A keep-alive probe: SEG.SEQ = SND.NXT - 1, no data (RFC 1122 allows
@@ -93,8 +93,8 @@ fn peer_probes_are_answered() {
 fn wake_ups_do_not_grow_the_timer_heap() {
     // Each segment restarts the 2-hour idle clock; each delayed ACK fires
     // before it. The heap must not keep one stale 2-hour entry per wake-up.
-    let ka = Keepalive { idle: Duration::from_secs(7200), ..Keepalive::default() };
-    let mut h = Harness::passive(TcpConfig { keepalive: Some(ka), ..simple() }, PeerOpts::plain());
+    let ka = with(Keepalive::default(), |k| k.idle = Duration::from_secs(7200));
+    let mut h = Harness::passive(with(simple(), |c| c.keepalive = Some(ka)), PeerOpts::plain());
     let mut most = 0;
     for i in 0..2000usize {
         let t = 200 + 100 * i as u64;

@@ -47,7 +47,7 @@ fn full_segments_do_not_wait() {
 
 #[test]
 fn nodelay_sends_small_writes_at_once() {
-    let mut h = Harness::passive(TcpConfig { nodelay: true, ..simple() }, PeerOpts::plain());
+    let mut h = Harness::passive(with(simple(), |c| c.nodelay = true), PeerOpts::plain());
     let mut off = 0;
     for (t, n) in [(200, 100), (210, 50), (220, 60)] {
         h.write(t, &pattern(off, n));

@@ -5,11 +5,11 @@
 use crate::harness::*;
 
 fn ts_only() -> TcpConfig {
-    TcpConfig { timestamps: true, ..simple() }
+    with(simple(), |c| c.timestamps = true)
 }
 
 fn sack_only() -> TcpConfig {
-    TcpConfig { sack: true, ..simple() }
+    with(simple(), |c| c.sack = true)
 }
 
 fn peer_ts() -> PeerOpts {
@@ -350,7 +350,10 @@ fn at_most_four_sack_blocks_fit() {
 #[test]
 fn at_most_three_sack_blocks_fit_beside_timestamps() {
     // RFC 2018 §3: with the 10-byte timestamps option, 3 blocks.
-    let cfg = TcpConfig { sack: true, timestamps: true, ..simple() };
+    let cfg = with(simple(), |c| {
+        c.sack = true;
+        c.timestamps = true
+    });
     let mut h = Harness::passive(cfg, PeerOpts { sack: true, ts: Some(PEER_TS0), ..PeerOpts::plain() });
     for (i, k) in [2, 4, 6, 8].into_iter().enumerate() {
         h.send_at(200 + i as u64, pseg(&h, k).ts(PEER_TS0 + 2, 0));

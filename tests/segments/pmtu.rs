@@ -148,7 +148,7 @@ fn port_unreachable_aborts_a_connection_still_in_syn_sent() {
 
 #[test]
 fn host_unreachable_in_syn_sent_is_reported_if_the_connect_times_out() {
-    let mut h = Harness::new(TcpConfig { syn_retries: 1, ..simple() });
+    let mut h = Harness::new(with(simple(), |c| c.syn_retries = 1));
     h.connect(0);
     let syn = h.recv_raw(0).pop().expect("a SYN").1;
     h.send_raw(10, &icmp_about(IcmpErrorKind::Unreachable { code: 1 }, &syn));

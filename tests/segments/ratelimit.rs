@@ -7,8 +7,12 @@
 use crate::harness::*;
 
 fn tight() -> Limits {
-    let rate = trust::stack::RateLimit { per_second: 10, burst: 5 };
-    Limits { resets: rate, icmp: rate, challenge_acks: 4, ..Limits::default() }
+    let rate = trust::stack::RateLimit::new(10, 5);
+    with(Limits::default(), |l| {
+        l.resets = rate;
+        l.icmp = rate;
+        l.challenge_acks = 4
+    })
 }
 
 #[test]
@@ -45,7 +49,7 @@ fn echo_replies_are_rate_limited() {
 
 #[test]
 fn paws_failures_without_data_get_one_ack_per_interval() {
-    let cfg = TcpConfig { timestamps: true, ..simple() };
+    let cfg = with(simple(), |c| c.timestamps = true);
     let opts = PeerOpts { ts: Some(PEER_TS0), ..PeerOpts::plain() };
     let mut h = Harness::passive(cfg, opts);
     let old = |h: &Harness| seg().seq(h.r(1)).ack(h.l(1)).ts(PEER_TS0 - 10, 0);

@@ -204,7 +204,7 @@ fn challenge_acks_are_rate_limited() {
 
 #[test]
 fn challenge_ack_limit_is_per_connection() {
-    let mut h = Harness::new(TcpConfig { challenge_ack_limit: 2, ..simple() });
+    let mut h = Harness::new(with(simple(), |c| c.challenge_ack_limit = 2));
     h.listen();
     h.open_passive(0, 100, PeerOpts::plain());
     let first = h.c;
@@ -244,7 +244,7 @@ fn closed_connection_answers_with_reset() {
     // RFC 9293 §3.10.7.1: in CLOSED any segment but a RST gets a reset,
     // here after the retransmissions gave up (the application still holds
     // its handle).
-    let mut h = Harness::passive(TcpConfig { max_retries: 1, ..simple() }, PeerOpts::plain());
+    let mut h = Harness::passive(with(simple(), |c| c.max_retries = 1), PeerOpts::plain());
     h.write(1000, &pattern(0, 100));
     h.recv_all(1900);
     assert_eq!(h.state(), State::Closed);

@@ -141,7 +141,7 @@ fn backed_off_rto_is_kept_until_a_new_sample() {
 fn gives_up_after_max_retries() {
     // RFC 9293 §3.8.3 / RFC 1122 §4.2.3.5: after R2 the connection is
     // closed and the application told.
-    let mut h = Harness::passive(TcpConfig { max_retries: 3, ..simple() }, PeerOpts::plain());
+    let mut h = Harness::passive(with(simple(), |c| c.max_retries = 3), PeerOpts::plain());
     h.write(1000, &pattern(0, 100));
     let data = seg().seq(h.l(1)).ack(h.r(1)).psh().data(0, 100);
     h.expect1(1000, data.clone());
@@ -159,7 +159,7 @@ fn gives_up_after_max_retries() {
 #[test]
 fn backoff_is_capped_at_max_rto() {
     // RFC 6298 §5.5: a maximum may be placed on the RTO (here 2 s).
-    let cfg = TcpConfig { max_rto: Duration::from_secs(2), ..simple() };
+    let cfg = with(simple(), |c| c.max_rto = Duration::from_secs(2));
     let mut h = Harness::passive(cfg, PeerOpts::plain());
     h.write(1000, &pattern(0, 100));
     let data = seg().seq(h.l(1)).ack(h.r(1)).psh().data(0, 100);

@@ -55,7 +55,10 @@ fn more_sack_holes_than_the_scoreboard_remembers_still_recover() {
     // Our sequence space wraps 200 000 bytes in: inside the lossy stretch.
     let t0 = us(4 * u64::from((u32::MAX - 199_999).wrapping_sub(iss_base())));
     let at = |ms: u64| t0 + Duration::from_millis(ms);
-    let cfg = TcpConfig { sack: true, window_scaling: true, ..simple() };
+    let cfg = with(simple(), |c| {
+        c.sack = true;
+        c.window_scaling = true
+    });
     let opts = PeerOpts { mss: Some(1000), sack: true, ws: Some(4), ..PeerOpts::default() };
     let mut h = Harness::new(cfg);
     h.listen();

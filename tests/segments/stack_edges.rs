@@ -146,7 +146,7 @@ fn reset_before_accept_frees_the_backlog_slot() {
 fn syn_queue_slot_returns_after_syn_ack_retries_are_exhausted() {
     // RFC 9293 §3.8.3 / RFC 1122 §4.2.3.5: the half-open connection gives
     // up after `synack_retries` retransmissions, and leaves the SYN queue.
-    let mut h = Harness::new(TcpConfig { synack_retries: 2, ..simple() });
+    let mut h = Harness::new(with(simple(), |c| c.synack_retries = 2));
     let l = h.listen_backlog(1);
     h.send_at(0, syn_from(40000, 1000));
     let sa = h.recv_all(0);

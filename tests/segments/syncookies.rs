@@ -7,7 +7,13 @@ use crate::harness::*;
 /// A stack whose listeners keep at most `syn_backlog` half-open
 /// connections, with `cfg` for connections.
 fn with_syn_backlog(cfg: TcpConfig, syn_backlog: usize, cookies: bool) -> Harness {
-    Harness::with_limits(cfg, Limits { syn_backlog, syn_cookies: cookies, ..Limits::default() })
+    Harness::with_limits(
+        cfg,
+        with(Limits::default(), |l| {
+            l.syn_backlog = syn_backlog;
+            l.syn_cookies = cookies
+        }),
+    )
 }
 
 fn syn_from(port: u16, iss: u32) -> Seg {

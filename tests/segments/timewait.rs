@@ -108,7 +108,10 @@ fn new_syn_with_old_sequence_number_does_not_reopen() {
 fn new_syn_with_newer_timestamp_reopens() {
     // RFC 6191: with timestamps, a SYN whose TSval is beyond TS.Recent may
     // reopen even if its sequence number is not beyond RCV.NXT.
-    let cfg = TcpConfig { window_scaling: false, sack: false, ..TcpConfig::default() };
+    let cfg = with(TcpConfig::default(), |c| {
+        c.window_scaling = false;
+        c.sack = false
+    });
     let opts = PeerOpts { ts: Some(PEER_TS0), ..PeerOpts::plain() };
     let mut h = in_time_wait(cfg, opts);
     h.send_at(5000, seg().syn().seq(h.r(0)).mss(1460).ts(PEER_TS0 + 5000, 0));

@@ -80,7 +80,7 @@ fn reopened_connection_starts_beyond_the_old_sequence_space() {
 }
 
 fn ts_cfg() -> TcpConfig {
-    TcpConfig { timestamps: true, ..simple() }
+    with(simple(), |c| c.timestamps = true)
 }
 
 fn ts_opts() -> PeerOpts {

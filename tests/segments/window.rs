@@ -7,7 +7,7 @@ use crate::harness::*;
 
 /// Plain options except window scaling.
 fn ws_only() -> TcpConfig {
-    TcpConfig { window_scaling: true, ..simple() }
+    with(simple(), |c| c.window_scaling = true)
 }
 
 #[test]
@@ -278,7 +278,7 @@ fn zero_window_probes_back_off_exponentially() {
 fn answered_zero_window_probes_never_time_out() {
     // RFC 1122 §4.2.2.17: as long as the receiver acknowledges the probes,
     // the sender MUST keep the connection open, however long.
-    let mut h = zero_window(TcpConfig { max_retries: 3, ..simple() });
+    let mut h = zero_window(with(simple(), |c| c.max_retries = 3));
     let times = probe_times(&mut h, 20, true, 3_600_000);
     assert_eq!(times.len(), 20, "probing stopped: {times:?}");
     assert_eq!(h.state(), State::Established);
@@ -286,7 +286,7 @@ fn answered_zero_window_probes_never_time_out() {
 
 #[test]
 fn unanswered_zero_window_probes_time_out() {
-    let mut h = zero_window(TcpConfig { max_retries: 3, ..simple() });
+    let mut h = zero_window(with(simple(), |c| c.max_retries = 3));
     let times = probe_times(&mut h, 100, false, 100_000);
     assert_eq!(times.len(), 3, "max_retries probes, then give up: {times:?}");
     assert_eq!(h.recv_result(100_000), Err(Error::TimedOut));
@@ -294,7 +294,7 @@ fn unanswered_zero_window_probes_time_out() {
 
 #[test]
 fn advertised_window_shrinks_as_data_waits() {
-    let mut h = Harness::passive(TcpConfig { recv_buffer: 4096, ..simple() }, PeerOpts::plain());
+    let mut h = Harness::passive(with(simple(), |c| c.recv_buffer = 4096), PeerOpts::plain());
     h.send_at(200, seg().seq(h.r(1)).ack(h.l(1)).data(0, 1000));
     h.expect1(240, seg().seq(h.l(1)).ack(h.r(1001)).win(3096));
     h.send_at(300, seg().seq(h.r(1001)).ack(h.l(1)).data(1000, 1000));

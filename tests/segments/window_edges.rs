@@ -57,7 +57,10 @@ fn no_tiny_window_updates_after_a_full_buffer_with_scaling() {
     // RFC 9293 §3.8.6.2.2 / RFC 1122 §4.2.3.3 with a window scale of 1
     // (100 000-byte buffer): reads that free less than min(buffer/2, MSS)
     // = 1460 bytes are not announced; the one that gets there is, exactly.
-    let cfg = TcpConfig { window_scaling: true, recv_buffer: 100_000, ..simple() };
+    let cfg = with(simple(), |c| {
+        c.window_scaling = true;
+        c.recv_buffer = 100_000
+    });
     let mut h = Harness::passive(cfg, PeerOpts { ws: Some(7), ..PeerOpts::plain() });
     let mut off = 0;
     let mut t = 200;
@@ -133,7 +136,7 @@ fn a_scaled_window_takes_all_it_offers() {
 fn segment_overrunning_the_buffer_is_trimmed_and_the_rest_comes_later() {
     // RFC 9293 §3.10.7.4: text beyond the window is trimmed off; the peer
     // retransmits it once the window opens. Nothing is lost or doubled.
-    let mut h = Harness::passive(TcpConfig { recv_buffer: 4096, ..simple() }, PeerOpts::plain());
+    let mut h = Harness::passive(with(simple(), |c| c.recv_buffer = 4096), PeerOpts::plain());
     h.send_at(200, seg().seq(h.r(1)).ack(h.l(1)).data(0, 1460));
     h.send_at(201, seg().seq(h.r(1461)).ack(h.l(1)).data(1460, 1460));
     h.expect1(201, seg().seq(h.l(1)).ack(h.r(2921)).win(1176));
@@ -152,7 +155,7 @@ fn data_beyond_the_window_is_never_held() {
     // A segment wholly beyond RCV.NXT + RCV.WND is not acceptable (RFC 9293
     // §3.10.7.4): an ACK, and its bytes are not kept. One that straddles
     // the right edge keeps only its in-window part.
-    let mut h = Harness::passive(TcpConfig { recv_buffer: 4096, ..simple() }, PeerOpts::plain());
+    let mut h = Harness::passive(with(simple(), |c| c.recv_buffer = 4096), PeerOpts::plain());
     let dup = seg().seq(h.l(1)).ack(h.r(1)).win(4096);
     h.send_at(200, seg().seq(h.r(4097)).ack(h.l(1)).payload(b"beyond"));
     h.expect1(200, dup.clone());
@@ -175,7 +178,7 @@ fn more_out_of_order_islands_than_tracked_delay_but_never_lose_data() {
     // (and acknowledged at once) and must be retransmitted, never merged
     // into the wrong place. Island k is the stream's bytes [200k, 200k+100)
     // for k = 1..=40.
-    let cfg = TcpConfig { sack: true, ..simple() };
+    let cfg = with(simple(), |c| c.sack = true);
     let mut h = Harness::passive(cfg, PeerOpts { sack: true, ..PeerOpts::plain() });
     let island = |h: &Harness, k: u32| seg().seq(h.r(1 + 200 * k)).ack(h.l(1)).data(200 * k as usize, 100);
     let block = |h: &Harness, k: u32| (h.r(1 + 200 * k), h.r(1 + 200 * k + 100));
@@ -224,7 +227,7 @@ fn window_update_after_reading_data_that_overran_the_advertised_edge() {
     // application then empties the buffer, the window update is due at
     // once (RFC 1122 §4.2.3.3: the window was below one MSS), as in
     // `window::receiver_avoids_silly_window_updates`.
-    let mut h = Harness::passive(TcpConfig { recv_buffer: 4096, ..simple() }, PeerOpts::plain());
+    let mut h = Harness::passive(with(simple(), |c| c.recv_buffer = 4096), PeerOpts::plain());
     h.send_at(200, seg().seq(h.r(1)).ack(h.l(1)).data(0, 1460));
     h.send_at(201, seg().seq(h.r(1461)).ack(h.l(1)).data(1460, 1460));
     h.expect1(201, seg().seq(h.l(1)).ack(h.r(2921)).win(1176));

@@ -17,7 +17,7 @@ fn at(t0: Instant, ms: u64) -> Instant {
 /// Our ISS and TSval offset for a passive open from the default peer at
 /// t = 0 (the constant parts of RFC 6528's ISN and of our TSval).
 fn passive_bases() -> (u32, u32) {
-    let mut h = Harness::new(TcpConfig { timestamps: true, ..simple() });
+    let mut h = Harness::new(with(simple(), |c| c.timestamps = true));
     h.listen();
     h.send_at(0, h.peer_syn(PeerOpts { ts: Some(PEER_TS0), ..PeerOpts::plain() }));
     let sa = h.recv_all(0);
@@ -91,7 +91,7 @@ fn sack_recovery_across_our_wrap() {
     // Segments of 1000 bytes; zero falls inside segment 3. Segments 0 and
     // 5 are lost; the SACK blocks the peer reports straddle zero.
     let t0 = when_our_iss_is(u32::MAX - 3499);
-    let mut h = passive_at(TcpConfig { sack: true, ..simple() }, sack_opts(), t0);
+    let mut h = passive_at(with(simple(), |c| c.sack = true), sack_opts(), t0);
     assert_eq!(h.l(3500), 0);
     h.write(at(t0, 1000), &pattern(0, 10_000));
     let sent = h.recv_all(at(t0, 1000));
@@ -124,7 +124,7 @@ fn sack_recovery_across_our_wrap() {
 #[test]
 fn sack_blocks_we_send_straddle_the_peer_wrap() {
     // RFC 2018 §4: blocks are sequence numbers, so they wrap like them.
-    let mut h = Harness::new(TcpConfig { sack: true, ..simple() });
+    let mut h = Harness::new(with(simple(), |c| c.sack = true));
     h.c.irs = 0xffff_fc00;
     h.listen();
     h.open_passive(0, 100, PeerOpts { sack: true, ..PeerOpts::plain() });
@@ -167,7 +167,7 @@ fn peer_fin_on_the_last_sequence_number() {
 fn receive_window_straddles_the_wrap() {
     // RCV.NXT = 2^32 - 1000, RCV.WND = 3000: the window's right edge is
     // past zero. RFC 9293 §3.10.7.4 and RFC 5961 §3.2 at its edges.
-    let mut h = Harness::new(TcpConfig { recv_buffer: 3000, ..simple() });
+    let mut h = Harness::new(with(simple(), |c| c.recv_buffer = 3000));
     h.c.irs = u32::MAX - 1000;
     h.listen();
     h.open_passive(0, 100, PeerOpts::plain());
@@ -217,7 +217,7 @@ fn time_wait_reopens_for_a_syn_past_the_wrap() {
 // ---- timestamps -------------------------------------------------------
 
 fn ts_only() -> TcpConfig {
-    TcpConfig { timestamps: true, ..simple() }
+    with(simple(), |c| c.timestamps = true)
 }
 
 #[test]

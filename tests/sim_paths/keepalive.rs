@@ -77,11 +77,11 @@ fn run_idle(seed: u64, trace: bool) -> Result<(), String> {
     for (h, ka) in hosts.iter_mut().zip(&mut kas) {
         // Enough probes that even 20 % loss each way almost never loses
         // every one (0.42^20 per idle period).
-        *ka = Keepalive {
-            idle: Duration::from_secs(rng.range_u64(30..=300)),
-            interval: Duration::from_secs(rng.range_u64(2..=30)),
-            probes: 20,
-        };
+        *ka = Keepalive::new(
+            Duration::from_secs(rng.range_u64(30..=300)),
+            Duration::from_secs(rng.range_u64(2..=30)),
+            20,
+        );
         h.tcp.keepalive = Some(*ka);
     }
     let hours = rng.range_u64(2..=4);
@@ -177,11 +177,11 @@ fn run_vanished(seed: u64, trace: bool) -> Result<(), String> {
     let mut kas = [None; 2];
     for (i, (h, ka)) in hosts.iter_mut().zip(&mut kas).enumerate() {
         if i == 0 || rng.chance(0.5) {
-            *ka = Some(Keepalive {
-                idle: Duration::from_secs(rng.range_u64(60..=600)),
-                interval: Duration::from_secs(rng.range_u64(1..=30)),
-                probes: rng.range_u64(1..=9) as u32,
-            });
+            *ka = Some(Keepalive::new(
+                Duration::from_secs(rng.range_u64(60..=600)),
+                Duration::from_secs(rng.range_u64(1..=30)),
+                rng.range_u64(1..=9) as u32,
+            ));
         }
         h.tcp.keepalive = *ka;
     }

@@ -64,10 +64,22 @@ pub fn pattern(from: usize, len: usize) -> Vec<u8> {
     (from..from + len).map(|i| (i % 251) as u8).collect()
 }
 
+/// `value` changed by `f`: a test's variant of a configuration, since the
+/// library's configs are `#[non_exhaustive]` (no struct literals outside
+/// the crate): `with(simple(), |c| c.sack = true)`.
+pub fn with<T>(mut value: T, f: impl FnOnce(&mut T)) -> T {
+    f(&mut value);
+    value
+}
+
 /// The config most tests use: no timestamps, window scaling or SACK, so
 /// every segment is plain and our window field is a constant 65535.
 pub fn simple() -> TcpConfig {
-    TcpConfig { timestamps: false, window_scaling: false, sack: false, ..TcpConfig::default() }
+    with(TcpConfig::default(), |c| {
+        c.timestamps = false;
+        c.window_scaling = false;
+        c.sack = false
+    })
 }
 
 /// One TCP segment, either crafted for the peer to send or parsed from (or

@@ -1,7 +1,7 @@
 //! Helpers for tests that move a stream of bytes: the peer's bytes and our
 //! ACKs of them, and our segments of a 1000-byte SMSS.
 
-use super::{Harness, PeerOpts, Seg, TcpConfig, seg, simple};
+use super::{Harness, PeerOpts, Seg, seg, simple, with};
 
 /// The peer's stream bytes `[from, to)`, acknowledging our SYN.
 pub fn peer_bytes(h: &Harness, from: usize, to: usize) -> Seg {
@@ -23,6 +23,6 @@ pub fn segment_k(h: &Harness, k: u32, last: u32) -> Seg {
 /// An established passive connection with SMSS 1000 where both SYNs carry
 /// SACK-permitted (no timestamps or window scaling).
 pub fn sack_established() -> Harness {
-    let cfg = TcpConfig { sack: true, ..simple() };
+    let cfg = with(simple(), |c| c.sack = true);
     Harness::passive(cfg, PeerOpts { mss: Some(1000), sack: true, ..PeerOpts::default() })
 }
