@@ -12,6 +12,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use trust::api::{Config, Interface};
 
+#[path = "common/mod.rs"]
+mod common;
+
 const A: Ipv4Addr = Ipv4Addr::new(10, 9, 1, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 9, 1, 2);
 
@@ -172,5 +175,50 @@ fn mio_hears_every_newly_ready_socket_while_one_stays_ready() {
         assert_eq!(next(&mut poll, LIMIT), [1]);
         poll.registry().reregister(&mut servers[1], Token(9), Interest::READABLE).unwrap();
         assert_eq!(next(&mut poll, LIMIT), [9], "a reregistered ready socket is reported");
+    });
+}
+
+/// An embedded interface driven by a mio loop on this thread (the
+/// interface is a mio source beside its sockets; `poll_delay` bounds the
+/// wait, `run_once` runs each turn): 20 clients on a threaded interface
+/// echo 256 KiB each through it, byte-exact.
+#[test]
+fn a_mio_loop_drives_an_embedded_interface() {
+    guarded("mio-driven embedded interface", || {
+        let (da, db) = trust::device::loopback::pair(1500).unwrap();
+        let a = Interface::open_device(da, Config::for_device(A)).unwrap();
+        let b = Interface::open_device_embedded(db, Config::for_device(B)).unwrap();
+        // A threaded interface has no loop to drive.
+        assert_eq!(a.poll_delay().unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        let to = SocketAddr::from((B, 7));
+        let listener = trust::api::TcpListener::bind(&b, 7).unwrap();
+        let clients = std::thread::spawn(move || {
+            let workers: Vec<_> = (0..20)
+                .map(|i| {
+                    let stream = trust::api::TcpStream::connect(&a, to).unwrap();
+                    std::thread::spawn(move || {
+                        let data = pattern(i, 256 * 1024);
+                        let writer = {
+                            let (s, data) = (stream.try_clone().unwrap(), data.clone());
+                            std::thread::spawn(move || {
+                                (&s).write_all(&data).unwrap();
+                                s.shutdown(std::net::Shutdown::Write).unwrap();
+                            })
+                        };
+                        let mut back = Vec::new();
+                        (&stream).read_to_end(&mut back).unwrap();
+                        writer.join().unwrap();
+                        assert!(back == data, "connection {i}: the echo differs ({} bytes back)", back.len());
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join().unwrap();
+            }
+            a
+        });
+        let (_b, echoed) = common::mio_echo::serve(b, listener, 20, LIMIT);
+        clients.join().unwrap();
+        assert_eq!(echoed, 20 * 256 * 1024);
     });
 }

@@ -16,9 +16,14 @@
 //!
 //! The sockets should be non-blocking ([`TcpStream::set_nonblocking`],
 //! [`TcpStream::connect_nonblocking`]; a non-blocking listener's accepted
-//! streams are non-blocking already). The interface must run its reactor
-//! on its own thread ([`super::Interface::open`]): nothing else drives an
-//! embedded one while mio sleeps.
+//! streams are non-blocking already). The interface either runs its
+//! reactor on its own thread ([`super::Interface::open`]), or is embedded
+//! ([`super::Interface::open_embedded`]) and registered with the same mio
+//! loop, which then drives it: the [`Interface`] is a source too, readable
+//! when a turn of its loop has work; after each poll (waiting no longer
+//! than [`Interface::poll_delay`]) the loop calls
+//! [`Interface::run_once`]`(Some(Duration::ZERO))`, which also makes the
+//! sockets' events ([`super::driven`]).
 //!
 //! [`Poll`] registers its own eventfd instead: one mio event whenever a
 //! socket registered with that poll becomes ready, after which
@@ -47,7 +52,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::socket::OwnedSocket;
-use super::{Poll, TcpListener, TcpStream};
+use super::{Interface, Poll, TcpListener, TcpStream};
 
 /// Registers `sock`'s eventfd, written on transitions to `interests`; mio
 /// always waits for it to be readable, since that is what an eventfd
@@ -106,5 +111,27 @@ impl mio::event::Source for Poll {
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         registry.deregister(&mut SourceFd(&self.as_raw_fd()))
+    }
+}
+
+/// An embedded interface ([`Interface::open_embedded`]) as a source: its
+/// [`Interface::wait_fd`], readable when a turn of its loop has work, so
+/// that mio's loop drives the stack (see [`super::driven`]'s example). An
+/// interface whose reactor has its own thread says `InvalidInput`.
+impl mio::event::Source for Interface {
+    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        registry.register(&mut SourceFd(&self.wait_fd()?.as_raw_fd()), token, interests | Interest::READABLE)
+    }
+
+    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        registry.reregister(
+            &mut SourceFd(&self.wait_fd()?.as_raw_fd()),
+            token,
+            interests | Interest::READABLE,
+        )
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        registry.deregister(&mut SourceFd(&self.wait_fd()?.as_raw_fd()))
     }
 }

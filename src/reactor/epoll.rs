@@ -4,7 +4,7 @@
 //! kernels, seccomp profiles) or epoll is asked for.
 
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 
 use nix::sys::epoll::{Epoll as EpollFd, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
@@ -86,13 +86,7 @@ impl<D: Device> Epoll<D> {
     }
 }
 
-/// The eventfd as a borrowed fd.
-fn borrow(fd: RawFd) -> BorrowedFd<'static> {
-    // SAFETY: the eventfd belongs to the reactor's `Shared`, which the
-    // reactor holds for as long as this backend lives, so the descriptor
-    // stays open while it is borrowed.
-    unsafe { BorrowedFd::borrow_raw(fd) }
-}
+use super::borrow_wake_fd as borrow;
 
 impl<D: Device> Backend for Epoll<D> {
     fn wait(&mut self, deadline: Option<Instant>, _spin: bool) -> io::Result<()> {
@@ -155,6 +149,14 @@ impl<D: Device> Backend for Epoll<D> {
 
     fn take_tx_errors(&mut self) -> u64 {
         core::mem::take(&mut self.tx_errors)
+    }
+
+    fn wait_fd(&self) -> io::Result<BorrowedFd<'_>> {
+        Ok(self.epoll.0.as_fd())
+    }
+
+    fn has_pending(&self) -> bool {
+        self.dev_readable
     }
 
     fn name(&self) -> &'static str {

@@ -26,7 +26,7 @@ pub mod epoll;
 pub mod uring;
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -111,6 +111,15 @@ pub(crate) trait Backend: Send {
     /// Device writes that failed since the last call (each a lost packet).
     fn take_tx_errors(&mut self) -> u64;
     fn name(&self) -> &'static str;
+    /// A descriptor that polls readable when `wait` would find work (a
+    /// packet, a completion, a wake-up), for a loop the application owns
+    /// ([`Reactor::wait_fd`]).
+    fn wait_fd(&self) -> io::Result<BorrowedFd<'_>>;
+    /// Whether the last turn left received work behind (a full batch), so
+    /// that the next turn must not wait for [`Backend::wait_fd`].
+    fn has_pending(&self) -> bool {
+        false
+    }
 }
 
 /// How applications wake the reactor: an eventfd the backend waits on,
@@ -321,6 +330,29 @@ impl<H: Host> Reactor<H> {
         }
     }
 
+    /// For a loop the application owns ([`Reactor::run_once`] from its
+    /// own event loop): a descriptor that polls readable (edge-triggered
+    /// too: each new packet, completion or wake-up is a new edge) when a
+    /// turn would find work: (a duplicate of) an epoll instance watching
+    /// the device and the wake-up eventfd (and, with io_uring, the ring:
+    /// completions need the thread that drives the loop to enter the
+    /// kernel, so the ring alone would not wake it). Timers are not on it: see
+    /// [`Reactor::poll_delay`].
+    pub fn wait_fd(&self) -> io::Result<OwnedFd> {
+        self.backend.wait_fd()?.try_clone_to_owned()
+    }
+
+    /// How long a loop the application owns may wait on
+    /// [`Reactor::wait_fd`] before the next turn: until the engine's next
+    /// timer, or not at all when the last turn left work behind or the
+    /// application has queued output since.
+    pub fn poll_delay(&self) -> Option<Duration> {
+        if self.backend.has_pending() {
+            return Some(Duration::ZERO);
+        }
+        engine_delay(self.shared.lock().stack())
+    }
+
     /// The backend in use: "io_uring", "io_uring (single reads)" or "epoll".
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
@@ -473,4 +505,22 @@ impl<H: Host> Reactor<H> {
     pub(crate) fn with_backend(backend: Box<dyn Backend>, shared: Arc<Shared<H>>) -> Reactor<H> {
         Reactor::assemble(backend, false, shared)
     }
+}
+
+/// How long a driver may sleep as far as the engine is concerned: until
+/// its next timer, or not at all when it has output queued.
+pub fn engine_delay(stack: &Stack) -> Option<Duration> {
+    if stack.has_output() {
+        return Some(Duration::ZERO);
+    }
+    let at = stack.poll_timeout()?;
+    Some(Duration::from_micros(at.as_micros().saturating_sub(clock::now().as_micros())))
+}
+
+/// The wake-up eventfd, as a backend holds it (raw), borrowed.
+pub(crate) fn borrow_wake_fd(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: the eventfd belongs to the reactor's `Shared`, which the
+    // reactor holds for as long as its backend lives, so the descriptor
+    // stays open while a backend borrows it.
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }

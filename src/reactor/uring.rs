@@ -14,7 +14,9 @@
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+use nix::sys::epoll::{Epoll as EpollFd, EpollCreateFlags, EpollEvent, EpollFlags};
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::types::{BufRingEntry, CancelBuilder, Fd, SubmitArgs, TimeoutFlags, Timespec};
@@ -159,6 +161,8 @@ pub struct Uring {
     quiet: usize,
     /// TUN writes that failed since the reactor last asked.
     tx_errors: u64,
+    /// What [`Backend::wait_fd`] hands out, once asked for.
+    driven: std::sync::OnceLock<EpollFd>,
 }
 
 impl Uring {
@@ -193,6 +197,7 @@ impl Uring {
                     timespec: Box::new(Timespec::new()),
                     error: None,
                     tx_errors: 0,
+                    driven: std::sync::OnceLock::new(),
                     spin: cfg.spin,
                     quiet: 0,
                 })
@@ -466,6 +471,28 @@ impl Backend for Uring {
 
     fn take_tx_errors(&mut self) -> u64 {
         core::mem::take(&mut self.tx_errors)
+    }
+
+    /// An epoll instance watching the TUN, the wake-up eventfd and the
+    /// ring, made on first use. The ring alone would not do: with
+    /// `COOP_TASKRUN` a packet's completion is posted only when the thread
+    /// that submitted the read enters the kernel, and a thread asleep in
+    /// `epoll_wait` on the ring is not woken for it; the TUN's own
+    /// readiness wakes it, and its next turn posts the completions.
+    fn wait_fd(&self) -> io::Result<BorrowedFd<'_>> {
+        if self.driven.get().is_none() {
+            let epoll = EpollFd::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+            let readable = EpollEvent::new(EpollFlags::EPOLLIN, 0);
+            epoll.add(self.tun.as_fd(), readable)?;
+            epoll.add(super::borrow_wake_fd(self.wake_fd), readable)?;
+            epoll.add(self.ring.as_fd(), readable)?;
+            let _ = self.driven.set(epoll);
+        }
+        Ok(self.driven.get().map(|e| e.0.as_fd()).expect("set above"))
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.received.is_empty()
     }
 
     fn name(&self) -> &'static str {

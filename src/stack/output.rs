@@ -36,6 +36,13 @@ impl Stack {
         self.control.push_back(c);
     }
 
+    /// Whether [`Stack::poll_transmit`] may have a packet to write now:
+    /// an operation since the last turn queued output (a driver about to
+    /// sleep runs a turn first).
+    pub fn has_output(&self) -> bool {
+        !self.control.is_empty() || !self.tx_queue.is_empty()
+    }
+
     /// Writes the next packet to send into `buf` (which should hold at
     /// least one MTU, or 64 KiB with TSO), or returns `None` when nothing
     /// is due. Call until `None` after every input, timeout or operation.

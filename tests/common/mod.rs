@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod edge;
+pub mod mio_echo;
 pub mod netns;
 pub mod synflood;

@@ -257,3 +257,17 @@ fn tokio_echo_serves_others_while_one_client_does_not_read() {
     });
     stop_server(child);
 }
+
+/// An embedded interface on a real TUN (io_uring: the ring's descriptor is
+/// the source) driven by a mio loop, serving 50 kernel clients byte-exact.
+#[test]
+fn a_mio_loop_drives_an_embedded_interface_on_a_tun() {
+    let ns = Netns::new("rtmiodr");
+    let iface = ns.run(|| open_embedded(config("tk77", 177)));
+    let listener = TcpListener::bind(&iface, 7).unwrap();
+    let server = spawn("mio-loop", move || crate::common::mio_echo::serve(iface, listener, 50, LIMIT).1);
+    let clients =
+        ns.spawn(|| kernel_clients("10.177.0.2:7".parse().unwrap(), 50, 2, 256 * 1024, 0x7400, LIMIT));
+    join_within(clients, LIMIT, "kernel clients");
+    assert_eq!(join_within(server, LIMIT, "mio loop"), 50 * 256 * 1024);
+}
