@@ -1,4 +1,4 @@
-//! [`Config`]: everything an [`Interface`](super::Interface) needs, with the defaults an
+//! [`Config`]: everything an [`Interface`] needs, with the defaults an
 //! application gets without asking.
 
 use std::io;
@@ -6,12 +6,16 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[cfg(doc)]
+use super::Interface;
+#[cfg(doc)]
+use crate::device::Device;
 use crate::device::tun::TunConfig;
 use crate::reactor::{BackendKind, ReactorConfig};
 use crate::stack::Limits;
 use crate::tcp::TcpConfig;
 
-/// Everything an [`Interface`](super::Interface) needs.
+/// Everything an [`Interface`] needs.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
