@@ -317,7 +317,12 @@ fn trust_child(count: usize, buffer: usize) -> TrustResult {
             poll.poll(&mut events, Some(Duration::from_millis(100))).expect("trust poll");
             loop {
                 match listener.accept() {
-                    Ok((s, _)) => streams.push(s),
+                    // Blocking reads and writes in the exchange (an accepted
+                    // stream inherits the listener's non-blocking mode).
+                    Ok((s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        streams.push(s)
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => panic!("trust accept: {e}"),
                 }
