@@ -28,6 +28,10 @@
 //!   if it is not, the run fails;
 //! - `tokio`: `tokio_echo`, the same server as tokio tasks (feature
 //!   `tokio`), at its defaults;
+//! - `trust-threaded`: `echo_server --threaded`, the reactor on a thread
+//!   of its own as under `tokio_echo`;
+//! - `kernel-tokio`: the same tokio server on kernel TCP in S, the
+//!   baseline that says what tokio itself costs;
 //! - `kernel`: a thread-per-connection echo server on kernel TCP in S;
 //! - `kernel-plain`: the same with TSO, GSO and GRO off on both ends of
 //!   the F-S veth pair, the kernel's counterpart of the plain TUN (the
@@ -91,8 +95,10 @@ const START_LIMIT: Duration = Duration::from_secs(20);
 enum Server {
     /// This example (`echo_server` or `tokio_echo`) with these extra flags.
     Trust(&'static str, &'static [&'static str]),
-    /// Kernel TCP in S; `false`: TSO, GSO and GRO off on the F-S pair.
-    Kernel { offloads: bool },
+    /// Kernel TCP in S; `false`: TSO, GSO and GRO off on the F-S pair;
+    /// `tokio`: the server is tokio tasks, as `tokio_echo`'s, instead of a
+    /// thread.
+    Kernel { offloads: bool, tokio: bool },
 }
 
 struct Row {
@@ -101,26 +107,42 @@ struct Row {
     server: Server,
 }
 
-const ROWS: [Row; 5] = [
+const ROWS: [Row; 7] = [
     Row { key: "trust", label: "trust `echo_server` (defaults)", server: Server::Trust("echo_server", &[]) },
     Row {
         key: "trust-plain",
         label: "trust `echo_server --no-offload`",
         server: Server::Trust("echo_server", &["--no-offload"]),
     },
-    Row { key: "kernel", label: "kernel TCP (veth defaults)", server: Server::Kernel { offloads: true } },
+    Row {
+        key: "kernel",
+        label: "kernel TCP (veth defaults)",
+        server: Server::Kernel { offloads: true, tokio: false },
+    },
     Row {
         key: "kernel-plain",
         label: "kernel TCP (F-S veth tso/gso/gro off)",
-        server: Server::Kernel { offloads: false },
+        server: Server::Kernel { offloads: false, tokio: false },
     },
     Row { key: "tokio", label: "trust `tokio_echo` (defaults)", server: Server::Trust("tokio_echo", &[]) },
+    Row {
+        key: "trust-threaded",
+        label: "trust `echo_server --threaded`",
+        server: Server::Trust("echo_server", &["--threaded"]),
+    },
+    Row {
+        key: "kernel-tokio",
+        label: "kernel TCP, tokio tasks (veth defaults)",
+        server: Server::Kernel { offloads: true, tokio: true },
+    },
 ];
 const TRUST: usize = 0;
 const TRUST_PLAIN: usize = 1;
 const KERNEL: usize = 2;
 const KERNEL_PLAIN: usize = 3;
 const TOKIO: usize = 4;
+const TRUST_THREADED: usize = 5;
+const KERNEL_TOKIO: usize = 6;
 
 struct Opts {
     bytes: u64,
@@ -317,6 +339,40 @@ fn kernel_echo(listener: TcpListener, limit: Duration) -> std::thread::JoinHandl
     })
 }
 
+/// The kernel server as `tokio_echo` writes it: a multi-threaded tokio
+/// runtime, a task for the connection, 64 KiB reads, `write_all`.
+fn kernel_tokio_echo(listener: TcpListener, limit: Duration) -> std::thread::JoinHandle<Result<u64, String>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    std::thread::spawn(move || {
+        let rt =
+            tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(async move {
+            listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+            let accepted = tokio::time::timeout(limit, listener.accept()).await;
+            let (mut s, _) = accepted
+                .map_err(|_| "kernel tokio server: no connection".to_string())?
+                .map_err(|e| e.to_string())?;
+            let echo = async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut echoed = 0u64;
+                loop {
+                    let n = s.read(&mut buf).await.map_err(|e| format!("kernel tokio server: read: {e}"))?;
+                    if n == 0 {
+                        return Ok(echoed);
+                    }
+                    s.write_all(&buf[..n]).await.map_err(|e| format!("kernel tokio server: write: {e}"))?;
+                    echoed += n as u64;
+                }
+            };
+            tokio::time::timeout(limit, tokio::spawn(echo))
+                .await
+                .map_err(|_| "kernel tokio server: timed out".to_string())?
+                .map_err(|e| e.to_string())?
+        })
+    })
+}
+
 // ------------------------------------------------------------------ client
 
 /// Connects from C to `addr`, retrying (for at most [`START_LIMIT`])
@@ -444,13 +500,14 @@ fn run_row(i: usize, dir: &Path, o: &Opts) -> (f64, Option<String>) {
             server.check_alive();
             (d, server.mode())
         }
-        Server::Kernel { offloads } => {
+        Server::Kernel { offloads, tokio } => {
             if !offloads {
                 topo.f().offloads_off(VETH_F, &PLAIN_OFFLOADS);
                 topo.s.offloads_off(VETH_S, &PLAIN_OFFLOADS);
             }
             let listener = topo.s.run(|| TcpListener::bind((S_ADDR, PORT)).expect("kernel server: bind"));
-            let server = kernel_echo(listener, o.timeout);
+            let server =
+                if tokio { kernel_tokio_echo(listener, o.timeout) } else { kernel_echo(listener, o.timeout) };
             let s = connect_from(topo.c(), SocketAddrV4::new(S_ADDR, PORT), || {});
             let d = echo_through(s, o.bytes, o.timeout);
             let echoed = server.join().expect("kernel server thread").unwrap_or_else(|e| panic!("{e}"));
@@ -496,6 +553,9 @@ fn report(stats: &[Option<Spread>], modes: &[Option<String>]) -> (String, Vec<St
         (TRUST_PLAIN, KERNEL_PLAIN, "trust --no-offload / kernel with F-S offloads off"),
         (KERNEL_PLAIN, KERNEL, "kernel with F-S offloads off / kernel defaults"),
         (TOKIO, TRUST, "tokio_echo / echo_server (defaults)"),
+        (TOKIO, TRUST_THREADED, "tokio_echo / echo_server --threaded (both with a reactor thread)"),
+        (TOKIO, KERNEL_TOKIO, "tokio_echo / tokio on kernel TCP"),
+        (KERNEL_TOKIO, KERNEL, "tokio on kernel TCP / a thread on kernel TCP"),
     ];
     for (a, b, name) in pairs {
         if let Some(r) = ratio(stats[a], stats[b]) {
