@@ -27,7 +27,10 @@
 //!   full checksums on the TUN). The flag must be in `echo_server --help`:
 //!   if it is not, the run fails;
 //! - `tokio`: `tokio_echo`, the same server as tokio tasks (feature
-//!   `tokio`), at its defaults;
+//!   `tokio`), at its defaults (the stack embedded, driven by a task of a
+//!   current-thread runtime);
+//! - `tokio-threaded`: `tokio_echo --threaded` (the reactor on its own
+//!   thread, the tasks on a multi-threaded runtime);
 //! - `trust-threaded`: `echo_server --threaded`, the reactor on a thread
 //!   of its own as under `tokio_echo`;
 //! - `kernel-tokio`: the same tokio server on kernel TCP in S, the
@@ -107,7 +110,7 @@ struct Row {
     server: Server,
 }
 
-const ROWS: [Row; 7] = [
+const ROWS: [Row; 8] = [
     Row { key: "trust", label: "trust `echo_server` (defaults)", server: Server::Trust("echo_server", &[]) },
     Row {
         key: "trust-plain",
@@ -126,6 +129,11 @@ const ROWS: [Row; 7] = [
     },
     Row { key: "tokio", label: "trust `tokio_echo` (defaults)", server: Server::Trust("tokio_echo", &[]) },
     Row {
+        key: "tokio-threaded",
+        label: "trust `tokio_echo --threaded`",
+        server: Server::Trust("tokio_echo", &["--threaded"]),
+    },
+    Row {
         key: "trust-threaded",
         label: "trust `echo_server --threaded`",
         server: Server::Trust("echo_server", &["--threaded"]),
@@ -141,8 +149,9 @@ const TRUST_PLAIN: usize = 1;
 const KERNEL: usize = 2;
 const KERNEL_PLAIN: usize = 3;
 const TOKIO: usize = 4;
-const TRUST_THREADED: usize = 5;
-const KERNEL_TOKIO: usize = 6;
+const TOKIO_THREADED: usize = 5;
+const TRUST_THREADED: usize = 6;
+const KERNEL_TOKIO: usize = 7;
 
 struct Opts {
     bytes: u64,
@@ -553,7 +562,7 @@ fn report(stats: &[Option<Spread>], modes: &[Option<String>]) -> (String, Vec<St
         (TRUST_PLAIN, KERNEL_PLAIN, "trust --no-offload / kernel with F-S offloads off"),
         (KERNEL_PLAIN, KERNEL, "kernel with F-S offloads off / kernel defaults"),
         (TOKIO, TRUST, "tokio_echo / echo_server (defaults)"),
-        (TOKIO, TRUST_THREADED, "tokio_echo / echo_server --threaded (both with a reactor thread)"),
+        (TOKIO_THREADED, TRUST_THREADED, "tokio_echo --threaded / echo_server --threaded"),
         (TOKIO, KERNEL_TOKIO, "tokio_echo / tokio on kernel TCP"),
         (KERNEL_TOKIO, KERNEL, "tokio on kernel TCP / a thread on kernel TCP"),
     ];

@@ -9,8 +9,12 @@
 //! ```
 //!
 //! It takes exactly `echo_server`'s flags, so anything that drives one
-//! drives the other. The reactor always runs on its own thread (tokio's
-//! tasks cannot drive an embedded one), so `--threaded` changes nothing.
+//! drives the other, and they mean the same: by default the stack is
+//! embedded and driven by a task of a current-thread runtime
+//! (`trust::api::tokio::driver`), so packets, timers and the connections'
+//! tasks share one thread, as `echo_server`'s own loop does; `--threaded`
+//! runs the reactor on its own thread and the tasks on a multi-threaded
+//! runtime.
 
 #[path = "support/cli.rs"]
 #[allow(dead_code)]
@@ -46,12 +50,13 @@ struct Args {
     /// Use the TUN offloads (the default; undoes an earlier --no-offload)
     #[arg(long, overrides_with = "no_offload")]
     offload: bool,
-    /// The reactor polls for packets this long before it sleeps (0 sleeps
-    /// at once)
+    /// With --threaded, the reactor polls for packets this long before it
+    /// sleeps (0 sleeps at once)
     #[arg(long, value_name = "MICROS", default_value = "50", value_parser = cli::micros)]
     spin: Duration,
-    /// Accepted for echo_server's sake: the reactor always runs on its own
-    /// thread here (tokio's tasks cannot drive an embedded one)
+    /// Run the stack on a reactor thread, and the tasks on a multi-threaded
+    /// runtime, instead of driving the stack from a task of the server's
+    /// one-thread runtime
     #[arg(long)]
     threaded: bool,
 }
@@ -106,17 +111,33 @@ fn run((flags, args): (cli::Serve, Args)) -> io::Result<()> {
         cfg.offload = args.offload;
     }
     cfg.reactor.spin = args.spin;
-    let iface = cli::open(cfg, false)?;
+    let iface = std::sync::Arc::new(cli::open(cfg, !args.threaded)?);
     let v6 = iface.addr6().map_or(String::new(), |a| format!(" and [{a}]:{port}"));
     eprintln!(
-        "tokio_echo: {addr}:{port}{v6} on {} ({} reactor{}, spin {:?})",
+        "tokio_echo: {addr}:{port}{v6} on {} ({} reactor, {}{}, spin {:?})",
         iface.tun_name(),
         iface.backend(),
+        if args.threaded { "threaded" } else { "embedded, driven by a task" },
         if iface.offload() { ", offloads" } else { "" },
         args.spin
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(&iface, port))?;
+    let runtime = if args.threaded {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    };
+    runtime.block_on(async {
+        if !args.threaded {
+            // Ends only with an error; the runtime's end cancels it.
+            let driver = trust::api::tokio::driver(&iface)?;
+            tokio::spawn(async move {
+                if let Err(e) = driver.await {
+                    eprintln!("tokio_echo: the stack's driver stopped: {e}");
+                }
+            });
+        }
+        serve(&iface, port).await
+    })?;
     drop(runtime);
     // Let the FINs out and their ACKs in, briefly; dropping the interface
     // then resets whatever is still open.

@@ -222,3 +222,55 @@ fn a_mio_loop_drives_an_embedded_interface() {
         assert_eq!(echoed, 20 * 256 * 1024);
     });
 }
+
+/// An embedded interface driven by a task of a current-thread tokio
+/// runtime (`trust::api::tokio::driver`): its sockets refuse tokio before
+/// the driver exists, then 50 connections from a threaded interface are
+/// echoed byte-exact by tasks on that one thread.
+#[test]
+fn a_tokio_task_drives_an_embedded_interface() {
+    guarded("tokio-driven embedded interface", || {
+        let (da, db) = trust::device::loopback::pair(1500).unwrap();
+        let a = std::sync::Arc::new(Interface::open_device(da, Config::for_device(A)).unwrap());
+        let b = std::sync::Arc::new(Interface::open_device_embedded(db, Config::for_device(B)).unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let refused = trust::api::tokio::TcpListener::bind(&b, 7).err().expect("no driver yet");
+            assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
+            tokio::spawn(trust::api::tokio::driver(&b).unwrap());
+            let listener = trust::api::tokio::TcpListener::bind(&b, 7).unwrap();
+            tokio::spawn(tokio_echo_server(listener));
+            let to = SocketAddr::from((B, 7));
+            let clients = tokio::task::spawn_blocking(move || {
+                let workers: Vec<_> = (0..50)
+                    .map(|i| {
+                        let a = a.clone();
+                        std::thread::spawn(move || {
+                            let stream = trust::api::TcpStream::connect(&a, to).unwrap();
+                            let data = pattern(i, 64 * 1024);
+                            let writer = {
+                                let (s, data) = (stream.try_clone().unwrap(), data.clone());
+                                std::thread::spawn(move || {
+                                    (&s).write_all(&data).unwrap();
+                                    s.shutdown(std::net::Shutdown::Write).unwrap();
+                                })
+                            };
+                            let mut back = Vec::new();
+                            (&stream).read_to_end(&mut back).unwrap();
+                            writer.join().unwrap();
+                            assert!(
+                                back == data,
+                                "connection {i}: the echo differs ({} bytes back)",
+                                back.len()
+                            );
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    w.join().unwrap();
+                }
+            });
+            clients.await.unwrap();
+        });
+    });
+}

@@ -105,8 +105,13 @@ impl Inner {
     /// engine lock is released before the check, so a driver that takes the
     /// loop after it sees everything done before it. On the echo path this
     /// saves one `write` and one `io_uring_enter` per round trip.
+    ///
+    /// An embedded interface driven from an outside loop
+    /// ([`Interface::wait_fd`]) is always woken: that loop may be asleep on
+    /// the wait fd while another task or thread calls.
     pub fn kick(&self) {
         if let Some(reactor) = &self.embedded
+            && self.wait_fd.get().is_none()
             && reactor.try_lock().is_ok()
         {
             return;

@@ -7,9 +7,11 @@
 //! edge-triggered, and a task that meets `WouldBlock` clears its readiness
 //! and sleeps until the next transition. Nothing else wakes it, so an idle
 //! or back-pressured connection costs nothing. The sockets are
-//! non-blocking, and the interface must run its reactor on its own thread
-//! ([`Interface::open`]; an embedded interface says `InvalidInput`, since
-//! nothing would drive it while tasks wait).
+//! non-blocking. The interface runs its reactor on its own thread
+//! ([`Interface::open`]), or is embedded ([`Interface::open_embedded`])
+//! and driven by a task of the runtime ([`driver`]); an embedded interface
+//! without a driver says `InvalidInput`, since nothing would drive it
+//! while tasks wait.
 //!
 //! ```no_run
 //! # async fn demo(iface: &trust::api::Interface) -> std::io::Result<()> {
@@ -62,10 +64,11 @@ impl AsRawFd for NotifyFd {
 /// Makes `sock` non-blocking and registers its eventfd with the current
 /// tokio runtime.
 fn register(sock: &OwnedSocket) -> io::Result<AsyncFd<NotifyFd>> {
-    if sock.inner.embedded.is_some() {
+    if sock.inner.embedded.is_some() && sock.inner.wait_fd.get().is_none() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "tokio needs an interface whose reactor runs on its own thread (Interface::open)",
+            "an embedded interface needs a driver in the runtime (trust::api::tokio::driver) before its sockets; \
+             or open it with Interface::open",
         ));
     }
     sock.set_nonblocking(true);
@@ -308,4 +311,49 @@ impl std::fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.stream.fmt(f)
     }
+}
+
+/// Drives an embedded interface ([`Interface::open_embedded`]) from the
+/// current tokio runtime: the returned future runs the interface's loop
+/// for as long as it is polled (spawn it), one turn each time its
+/// [`Interface::wait_fd`] is readable or its [`Interface::poll_delay`]
+/// runs out. The stack then lives on the runtime's threads, as
+/// `echo_server` (embedded) keeps it on its own: with a current-thread
+/// runtime, packets, timers and tasks share one thread and nothing hops
+/// between threads. Call it before making the interface's tokio sockets
+/// (they refuse an embedded interface without a driver); it needs the
+/// runtime's I/O and time drivers (`enable_all`). The future ends only
+/// with an error (the interface shut down, say).
+///
+/// ```no_run
+/// # async fn demo(cfg: trust::api::Config) -> std::io::Result<()> {
+/// use std::sync::Arc;
+/// let iface = Arc::new(trust::api::Interface::open_embedded(cfg)?);
+/// tokio::spawn(trust::api::tokio::driver(&iface)?);
+/// let listener = trust::api::tokio::TcpListener::bind(&iface, 7)?;
+/// # let _ = listener; Ok(()) }
+/// ```
+pub fn driver(
+    iface: &Arc<Interface>,
+) -> io::Result<impl std::future::Future<Output = io::Result<()>> + Send + 'static> {
+    let fd = iface.wait_fd()?.try_clone_to_owned()?;
+    // `new` is deprecated for fds that may close while registered; this
+    // one is owned by the `AsyncFd` itself.
+    #[allow(deprecated)]
+    let fd = AsyncFd::with_interest(fd, ::tokio::io::Interest::READABLE)?;
+    let iface = iface.clone();
+    Ok(async move {
+        loop {
+            match iface.poll_delay()? {
+                Some(d) if d.is_zero() => {}
+                Some(d) => {
+                    if let Ok(guard) = ::tokio::time::timeout(d, fd.readable()).await {
+                        guard?.clear_ready();
+                    }
+                }
+                None => fd.readable().await?.clear_ready(),
+            }
+            iface.run_once(Some(std::time::Duration::ZERO))?;
+        }
+    })
 }

@@ -170,23 +170,27 @@ fn tokio_client_tasks_echo_through_a_kernel_server_and_report_refusal() {
     assert_eq!(join_within(server, LIMIT, "kernel echo server"), 4 * 4 * MIB);
 }
 
-/// Starts `tokio_echo` in `ns` on `tun` with `stack`/`host` addresses and
-/// waits until a connection to it succeeds (from `client_ns`).
-fn start_tokio_echo(ns: &Netns, client_ns: &Netns, tun: &str, stack: &str, host: &str) -> Child {
+/// Starts `tokio_echo` in `ns` on `tun` with `stack`/`host` addresses (and
+/// `extra` flags) and waits until a connection to it succeeds (from
+/// `client_ns`).
+fn start_tokio_echo(
+    ns: &Netns,
+    client_ns: &Netns,
+    tun: &str,
+    stack: &str,
+    host: &str,
+    extra: &[&str],
+) -> Child {
     let addr = SocketAddr::from((stack.parse::<std::net::Ipv4Addr>().unwrap(), 7));
-    start_server(
-        ns,
-        client_ns,
-        "tokio_echo",
-        &["--tun", tun, "--addr", stack, "--host", host, "--port", "7"],
-        addr,
-    )
+    let mut args = vec!["--tun", tun, "--addr", stack, "--host", host, "--port", "7"];
+    args.extend_from_slice(extra);
+    start_server(ns, client_ns, "tokio_echo", &args, addr)
 }
 
 #[test]
 fn tokio_echo_serves_1000_concurrent_connections_byte_exact() {
     let ns = Netns::new("rttok1k");
-    let child = start_tokio_echo(&ns, &ns, "tk72", "10.172.0.2", "10.172.0.1/24");
+    let child = start_tokio_echo(&ns, &ns, "tk72", "10.172.0.2", "10.172.0.1/24", &[]);
     let start = Instant::now();
     ns.run(|| kernel_clients("10.172.0.2:7".parse().unwrap(), 1000, 4, 64 * 1024, 0x7000, LIMIT));
     eprintln!("tokio_echo: 1000 connections x 64 KiB each way in {:?}", start.elapsed());
@@ -196,7 +200,7 @@ fn tokio_echo_serves_1000_concurrent_connections_byte_exact() {
 #[test]
 fn tokio_echo_serves_1000_connections_through_5_percent_loss() {
     let path = LossyPath::new("rttokl", "10.173.0.1/24", 5);
-    let child = start_tokio_echo(&path.tun_ns, &path.peer_ns, "tk73", "10.173.0.2", "10.173.0.1/24");
+    let child = start_tokio_echo(&path.tun_ns, &path.peer_ns, "tk73", "10.173.0.2", "10.173.0.1/24", &[]);
     let start = Instant::now();
     path.peer_ns.run(|| kernel_clients("10.173.0.2:7".parse().unwrap(), 1000, 4, 16 * 1024, 0x7100, LIMIT));
     let drops = path.forwarded_drops();
@@ -208,14 +212,15 @@ fn tokio_echo_serves_1000_connections_through_5_percent_loss() {
     stop_server(child);
 }
 
-/// A client that sends without reading fills the server's send buffer and
-/// its own receive window: its task waits in `write_all` (and stops
+/// `tokio_echo --threaded` (the reactor on its own thread, the tasks on a
+/// multi-threaded runtime): a client that sends without reading fills the
+/// server's send buffer and its own receive window: its task waits in `write_all` (and stops
 /// reading), while 50 other connections are served in full; then it reads,
 /// and every byte comes back in order.
 #[test]
 fn tokio_echo_serves_others_while_one_client_does_not_read() {
     let ns = Netns::new("rttokbp");
-    let child = start_tokio_echo(&ns, &ns, "tk74", "10.174.0.2", "10.174.0.1/24");
+    let child = start_tokio_echo(&ns, &ns, "tk74", "10.174.0.2", "10.174.0.1/24", &["--threaded"]);
     let addr: SocketAddr = "10.174.0.2:7".parse().unwrap();
     ns.run(move || {
         let stuck = kernel_connect(addr);
