@@ -432,38 +432,6 @@ impl Connection {
         self.snd.buf.is_empty() && self.snd.una == self.snd.nxt
     }
 
-    /// One line about the connection for diagnostics, in the spirit of
-    /// `ss -ti`: state, sequence variables relative to the ISNs, windows,
-    /// queues, RTO, recovery and timers.
-    pub fn describe(&self) -> String {
-        let rel = |s: SeqNum| s.distance_from(self.snd.iss);
-        format!(
-            "{} -> {} {:?}{} una+{} cursor+{} nxt+{} wnd {} buf {} fin {} | rcv.nxt {} readable {} window {} | \
-             cwnd {:?} rto {:?} srtt {:?} retries {} recovery {:?} sacked {} | timers {:?} | {:?}",
-            self.tuple.local,
-            self.tuple.remote,
-            self.state,
-            if self.orphaned { " (closed)" } else { "" },
-            rel(self.snd.una),
-            rel(self.snd.cursor),
-            rel(self.snd.nxt),
-            self.snd.wnd,
-            self.snd.buf.len(),
-            self.snd.fin_queued,
-            self.rcv.nxt.distance_from(self.rcv.irs),
-            self.rcv.buf.readable(),
-            self.rcv.buf.window(),
-            self.congestion_window(),
-            self.rtt.rto(),
-            self.rtt.srtt(),
-            self.snd.retries,
-            self.snd.recovery,
-            self.snd.sacked.sacked_bytes(),
-            self.timers,
-            self.stats,
-        )
-    }
-
     /// An acknowledgment (such as a window update after a read) waits to
     /// be sent.
     pub fn ack_due(&self) -> bool {

@@ -1,10 +1,11 @@
 //! What an application may ask of its connection, in the spirit of Linux's
-//! `TCP_INFO`: state, RTT, congestion window, retransmissions, bytes.
+//! `TCP_INFO` (state, RTT, congestion window, retransmissions, bytes), and
+//! the one-line description diagnostics print, in the spirit of `ss -ti`.
 
 use core::time::Duration;
 
-use super::State;
 use super::connection::{ConnStats, Connection};
+use super::{SeqNum, State};
 
 /// A snapshot of one connection (`TcpStream::stats`). Fields may be added.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,38 @@ pub struct TcpInfo {
 }
 
 impl Connection {
+    /// One line about the connection for diagnostics, in the spirit of
+    /// `ss -ti`: state, sequence variables relative to the ISNs, windows,
+    /// queues, RTO, recovery and timers.
+    pub fn describe(&self) -> String {
+        let rel = |s: SeqNum| s.distance_from(self.snd.iss);
+        format!(
+            "{} -> {} {:?}{} una+{} cursor+{} nxt+{} wnd {} buf {} fin {} | rcv.nxt {} readable {} window {} | \
+             cwnd {:?} rto {:?} srtt {:?} retries {} recovery {:?} sacked {} | timers {:?} | {:?}",
+            self.tuple.local,
+            self.tuple.remote,
+            self.state,
+            if self.orphaned { " (closed)" } else { "" },
+            rel(self.snd.una),
+            rel(self.snd.cursor),
+            rel(self.snd.nxt),
+            self.snd.wnd,
+            self.snd.buf.len(),
+            self.snd.fin_queued,
+            self.rcv.nxt.distance_from(self.rcv.irs),
+            self.rcv.buf.readable(),
+            self.rcv.buf.window(),
+            self.congestion_window(),
+            self.rtt.rto(),
+            self.rtt.srtt(),
+            self.snd.retries,
+            self.snd.recovery,
+            self.snd.sacked.sacked_bytes(),
+            self.timers,
+            self.stats,
+        )
+    }
+
     /// A snapshot of the connection ([`TcpInfo`]). Byte counts are modulo
     /// 2^32 (they come from sequence numbers) until the counters wrap.
     pub fn info(&self) -> TcpInfo {
