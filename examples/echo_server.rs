@@ -39,19 +39,8 @@ every connection before the device goes away."
 struct Args {
     #[command(flatten)]
     serve: cli::ServeFlags,
-    /// Do not use the TUN offloads (on by default: a virtio-net header, 64
-    /// KB TCP super-segments both ways, checksums left to the kernel, so a
-    /// capture on the TUN shows super-segments); with this flag every
-    /// packet on the TUN is an MSS-sized segment with a full checksum
-    #[arg(long, overrides_with = "offload")]
-    no_offload: bool,
-    /// Use the TUN offloads (the default; undoes an earlier --no-offload)
-    #[arg(long, overrides_with = "no_offload")]
-    offload: bool,
-    /// Before sleeping, poll for packets this long (0 sleeps at once): saves
-    /// a wake-up on the request path for a little CPU
-    #[arg(long, value_name = "MICROS", default_value = "50", value_parser = cli::micros)]
-    spin: Duration,
+    #[command(flatten)]
+    stack: cli::StackFlags,
     /// Run the stack on a reactor thread instead of driving it from the
     /// server's own loop
     #[arg(long)]
@@ -61,10 +50,7 @@ struct Args {
 fn serve((serve, args): (cli::Serve, Args)) -> io::Result<()> {
     let stop = cli::stop_on_signals();
     let cli::Serve { mut cfg, addr, port } = serve;
-    if args.no_offload || args.offload {
-        cfg.offload = args.offload;
-    }
-    cfg.reactor.spin = args.spin;
+    args.stack.apply(&mut cfg);
     let iface = cli::open(cfg, !args.threaded)?;
     let v6 = iface.addr6().map_or(String::new(), |a| format!(" and [{a}]:{port}"));
     eprintln!(
@@ -73,7 +59,7 @@ fn serve((serve, args): (cli::Serve, Args)) -> io::Result<()> {
         iface.backend(),
         if args.threaded { "threaded" } else { "embedded" },
         if iface.offload() { ", offloads" } else { "" },
-        args.spin
+        args.stack.spin
     );
     echo::serve(&iface, port, Some(stop))?;
     // Interrupted: every connection was closed as the service stopped.

@@ -44,19 +44,12 @@ every connection before the device goes away."
 struct Args {
     #[command(flatten)]
     serve: cli::ServeFlags,
-    /// Do not use the TUN offloads (see echo_server --help)
-    #[arg(long, overrides_with = "offload")]
-    no_offload: bool,
-    /// Use the TUN offloads (the default; undoes an earlier --no-offload)
-    #[arg(long, overrides_with = "no_offload")]
-    offload: bool,
-    /// With --threaded, the reactor polls for packets this long before it
-    /// sleeps (0 sleeps at once)
-    #[arg(long, value_name = "MICROS", default_value = "50", value_parser = cli::micros)]
-    spin: Duration,
+    #[command(flatten)]
+    stack: cli::StackFlags,
     /// Run the stack on a reactor thread, and the tasks on a multi-threaded
     /// runtime, instead of driving the stack from a task of the server's
-    /// one-thread runtime
+    /// one-thread runtime (--spin acts only then: a driving task does not
+    /// spin)
     #[arg(long)]
     threaded: bool,
 }
@@ -107,10 +100,7 @@ async fn serve(iface: &trust::api::Interface, port: u16) -> io::Result<()> {
 
 fn run((flags, args): (cli::Serve, Args)) -> io::Result<()> {
     let cli::Serve { mut cfg, addr, port } = flags;
-    if args.no_offload || args.offload {
-        cfg.offload = args.offload;
-    }
-    cfg.reactor.spin = args.spin;
+    args.stack.apply(&mut cfg);
     let iface = std::sync::Arc::new(cli::open(cfg, !args.threaded)?);
     let v6 = iface.addr6().map_or(String::new(), |a| format!(" and [{a}]:{port}"));
     eprintln!(
@@ -119,7 +109,7 @@ fn run((flags, args): (cli::Serve, Args)) -> io::Result<()> {
         iface.backend(),
         if args.threaded { "threaded" } else { "embedded, driven by a task" },
         if iface.offload() { ", offloads" } else { "" },
-        args.spin
+        args.stack.spin
     );
     let runtime = if args.threaded {
         tokio::runtime::Builder::new_multi_thread().enable_all().build()?

@@ -122,6 +122,36 @@ pub struct ServeFlags {
     port: u16,
 }
 
+/// How a server runs its stack: `--no-offload` / `--offload` and
+/// `--spin MICROS` (`echo_server`, `tokio_echo`).
+#[derive(clap::Args)]
+pub struct StackFlags {
+    /// Do not use the TUN offloads (on by default: a virtio-net header, 64
+    /// KB TCP super-segments both ways, checksums left to the kernel, so a
+    /// capture on the TUN shows super-segments); with this flag every
+    /// packet on the TUN is an MSS-sized segment with a full checksum
+    #[arg(long, overrides_with = "offload")]
+    no_offload: bool,
+    /// Use the TUN offloads (the default; undoes an earlier --no-offload)
+    #[arg(long, overrides_with = "no_offload")]
+    offload: bool,
+    /// Before sleeping, poll for packets this long (0 sleeps at once): saves
+    /// a wake-up on the request path for a little CPU
+    #[arg(long, value_name = "MICROS", default_value = "50", value_parser = micros)]
+    pub spin: Duration,
+}
+
+impl StackFlags {
+    /// Sets what the flags say in `cfg`: offloads only if a flag names
+    /// them (the last one wins), and the spin.
+    pub fn apply(&self, cfg: &mut Config) {
+        if self.no_offload || self.offload {
+            cfg.offload = self.offload;
+        }
+        cfg.reactor.spin = self.spin;
+    }
+}
+
 /// What [`ServeFlags`] make: the interface's settings and the port.
 pub struct Serve {
     pub cfg: Config,
