@@ -9,7 +9,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use trust::api::{Config, Events, Interest, Interface, Poll, TcpListener, TcpStream, Token};
@@ -17,6 +17,8 @@ use trust::device::loopback;
 
 #[path = "common/mod.rs"]
 mod common;
+
+use common::guard::guarded;
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
@@ -36,20 +38,6 @@ fn config(addr: Ipv4Addr, addr6: Ipv6Addr) -> Config {
 /// Two interfaces wired to each other, each with its reactor thread.
 fn pair() -> (Interface, Interface) {
     Interface::pair(config(A, A6), config(B, B6)).expect("loopback pair")
-}
-
-/// Runs `f` on a thread and returns what it returns, failing the test if
-/// it does not finish within [`LIMIT`].
-fn guarded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(v) => v,
-        Err(_) if t.is_finished() => std::panic::resume_unwind(t.join().expect_err("panicked")),
-        Err(_) => panic!("{what}: still running after {LIMIT:?}"),
-    }
 }
 
 /// Byte `i` of the test pattern: not periodic in any small power of two.
@@ -97,7 +85,7 @@ fn echo_through(client: &Interface, server: SocketAddr, data: Vec<u8>) {
 
 #[test]
 fn echo_4_mib_byte_exact_over_ipv4_and_ipv6() {
-    guarded("echo", || {
+    guarded(LIMIT, "echo", || {
         let (a, b) = pair();
         for server in [SocketAddr::from((B, 7)), SocketAddr::from((B6, 7))] {
             let listener = TcpListener::bind(&b, 7).unwrap();
@@ -123,7 +111,7 @@ fn connected(a: &Interface, b: &Interface, port: u16) -> (TcpStream, TcpStream) 
 /// after everything sent before it.
 #[test]
 fn half_close_each_way() {
-    guarded("half-close", || {
+    guarded(LIMIT, "half-close", || {
         let (a, b) = pair();
         let (client, server) = connected(&a, &b, 80);
         (&client).write_all(b"request").unwrap();
@@ -145,7 +133,7 @@ fn half_close_each_way() {
 /// reset, and connect says `ConnectionRefused`.
 #[test]
 fn a_connection_to_a_closed_port_is_refused() {
-    guarded("refused", || {
+    guarded(LIMIT, "refused", || {
         let (a, b) = pair();
         let err = TcpStream::connect(&a, (B, 81)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
@@ -161,7 +149,7 @@ fn a_connection_to_a_closed_port_is_refused() {
 /// timeouts end a blocked call with `WouldBlock` (as `std` on Linux).
 #[test]
 fn nonblocking_calls_and_timeouts_say_would_block() {
-    guarded("timeouts", || {
+    guarded(LIMIT, "timeouts", || {
         let (a, b) = pair();
         let listener = TcpListener::bind(&b, 82).unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -201,7 +189,7 @@ fn nonblocking_calls_and_timeouts_say_would_block() {
 /// by every poll until it is read dry; then no longer.
 #[test]
 fn poll_is_level_triggered() {
-    guarded("poll", || {
+    guarded(LIMIT, "poll", || {
         let (a, b) = pair();
         let (client, server) = connected(&a, &b, 83);
         server.set_nonblocking(true).unwrap();
@@ -232,7 +220,7 @@ fn poll_is_level_triggered() {
 /// do ([`common::edge::assert_edge_triggered`]).
 #[test]
 fn edge_triggered_epoll_hears_every_newly_ready_socket() {
-    guarded("edge-triggered epoll", || {
+    guarded(LIMIT, "edge-triggered epoll", || {
         let (a, b) = pair();
         let (ca, sa) = connected(&a, &b, 84);
         let (cb, sb) = connected(&a, &b, 85);
@@ -254,7 +242,7 @@ fn edge_triggered_epoll_hears_every_newly_ready_socket() {
 /// at the end (nobody else drives it).
 #[test]
 fn embedded_interfaces_echo() {
-    guarded("embedded", || {
+    guarded(LIMIT, "embedded", || {
         let (da, db) = loopback::pair(1500).unwrap();
         let a = Interface::open_device_embedded(da, config(A, A6)).unwrap();
         let b = Interface::open_device_embedded(db, config(B, B6)).unwrap();
@@ -298,7 +286,7 @@ fn a_capture_holds_the_handshake_the_data_and_the_close() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let (path_a, path_b) = (dir.join("loopback-a.pcap"), dir.join("loopback-b.pcap"));
     let (pa, pb) = (path_a.clone(), path_b.clone());
-    guarded("capture", move || {
+    guarded(LIMIT, "capture", move || {
         let (da, db) = loopback::pair(1500).unwrap();
         let mut cfg_a = config(A, A6);
         cfg_a.pcap = Some(pa);
@@ -343,7 +331,7 @@ fn an_uncreatable_capture_fails_the_open() {
 /// handle goes. A cloned listener accepts after the original is dropped.
 #[test]
 fn cloned_handles_share_one_connection_until_the_last_is_dropped() {
-    guarded("try_clone", || {
+    guarded(LIMIT, "try_clone", || {
         let (a, b) = pair();
         let listener = TcpListener::bind(&b, 90).unwrap();
         let clone = listener.try_clone().unwrap();
@@ -387,7 +375,7 @@ fn set_ttl_sets_the_ttl_and_hop_limit_of_a_connections_packets() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let path = dir.join("loopback-ttl.pcap");
     let p = path.clone();
-    guarded("ttl", move || {
+    guarded(LIMIT, "ttl", move || {
         let (da, db) = loopback::pair(1500).unwrap();
         let a = Interface::open_device(Pcap::create(da, p).unwrap(), config(A, A6)).unwrap();
         let b = Interface::open_device(db, config(B, B6)).unwrap();
@@ -442,7 +430,7 @@ fn set_ttl_sets_the_ttl_and_hop_limit_of_a_connections_packets() {
 /// peer's read fails with `ConnectionReset`.
 #[test]
 fn a_linger_time_of_0_resets_on_drop() {
-    guarded("linger 0", || {
+    guarded(LIMIT, "linger 0", || {
         let (a, b) = pair();
         let (client, server) = connected(&a, &b, 92);
         assert_eq!(server.linger().unwrap(), None);
@@ -467,7 +455,7 @@ fn a_linger_time_of_0_resets_on_drop() {
 /// then the end of the stream.
 #[test]
 fn a_linger_time_waits_for_the_fin_to_be_acknowledged() {
-    guarded("linger", || {
+    guarded(LIMIT, "linger", || {
         let (a, b) = pair();
         let (client, server) = connected(&a, &b, 93);
         client.set_linger(Some(LIMIT)).unwrap();
@@ -490,7 +478,7 @@ fn a_linger_time_waits_for_the_fin_to_be_acknowledged() {
 /// stream and writes `BrokenPipe`, as on Linux once the error is taken.
 #[test]
 fn take_error_clears_the_error() {
-    guarded("take_error", || {
+    guarded(LIMIT, "take_error", || {
         let (a, _b) = pair();
         let s = TcpStream::connect_nonblocking(&a, (B, 94)).unwrap();
         while s.stats().unwrap().state != trust::tcp::State::Closed {

@@ -6,7 +6,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,6 +13,8 @@ use trust::api::{Config, Interface};
 
 #[path = "common/mod.rs"]
 mod common;
+
+use common::guard::guarded;
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 9, 1, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 9, 1, 2);
@@ -25,23 +26,34 @@ fn pair() -> (Interface, Interface) {
     Interface::pair(Config::for_device(A), Config::for_device(B)).expect("loopback pair")
 }
 
-/// Runs `f` on a thread, failing the test if it is still running after
-/// [`LIMIT`].
-fn guarded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(v) => v,
-        Err(_) if t.is_finished() => std::panic::resume_unwind(t.join().expect_err("panicked")),
-        Err(_) => panic!("{what}: still running after {LIMIT:?}"),
-    }
-}
-
 /// Byte `i` of connection `seed`'s pattern.
 fn pattern(seed: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251 + seed * 13) as u8).collect()
+}
+
+/// `conns` clients on `a`, a thread each, each sending `len` bytes of its
+/// pattern through the echo at `to` (a writer thread beside it) and
+/// checking that all of them come back in order.
+fn echo_clients(a: &Interface, to: SocketAddr, conns: usize, len: usize) {
+    std::thread::scope(|scope| {
+        for i in 0..conns {
+            scope.spawn(move || {
+                let stream = trust::api::TcpStream::connect(a, to).unwrap();
+                let data = pattern(i, len);
+                let writer = {
+                    let (s, data) = (stream.try_clone().unwrap(), data.clone());
+                    std::thread::spawn(move || {
+                        (&s).write_all(&data).unwrap();
+                        s.shutdown(std::net::Shutdown::Write).unwrap();
+                    })
+                };
+                let mut back = Vec::new();
+                (&stream).read_to_end(&mut back).unwrap();
+                writer.join().unwrap();
+                assert!(back == data, "connection {i}: the echo differs ({} bytes back)", back.len());
+            });
+        }
+    });
 }
 
 /// An echo server of tokio tasks on `iface`, one task per connection.
@@ -84,7 +96,7 @@ async fn tokio_echo_client(iface: &Interface, to: SocketAddr, data: Vec<u8>) {
 /// and once it reads, every byte arrives in order.
 #[test]
 fn tokio_tasks_serve_200_connections_while_one_client_does_not_read() {
-    guarded("tokio over loopback", || {
+    guarded(LIMIT, "tokio over loopback", || {
         let (a, b) = pair();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         rt.block_on(async move {
@@ -136,7 +148,7 @@ fn tokio_tasks_serve_200_connections_while_one_client_does_not_read() {
 fn mio_hears_every_newly_ready_socket_while_one_stays_ready() {
     use mio::{Events, Interest, Poll, Token};
 
-    guarded("mio over loopback", || {
+    guarded(LIMIT, "mio over loopback", || {
         let (a, b) = pair();
         let listener = trust::api::TcpListener::bind(&b, 7).unwrap();
         let to = SocketAddr::from((B, 7));
@@ -184,7 +196,7 @@ fn mio_hears_every_newly_ready_socket_while_one_stays_ready() {
 /// echo 256 KiB each through it, byte-exact.
 #[test]
 fn a_mio_loop_drives_an_embedded_interface() {
-    guarded("mio-driven embedded interface", || {
+    guarded(LIMIT, "mio-driven embedded interface", || {
         let (da, db) = trust::device::loopback::pair(1500).unwrap();
         let a = Interface::open_device(da, Config::for_device(A)).unwrap();
         let b = Interface::open_device_embedded(db, Config::for_device(B)).unwrap();
@@ -192,29 +204,9 @@ fn a_mio_loop_drives_an_embedded_interface() {
         assert_eq!(a.poll_delay().unwrap_err().kind(), io::ErrorKind::InvalidInput);
         let to = SocketAddr::from((B, 7));
         let listener = trust::api::TcpListener::bind(&b, 7).unwrap();
+        // The client interface outlives the server's drain.
         let clients = std::thread::spawn(move || {
-            let workers: Vec<_> = (0..20)
-                .map(|i| {
-                    let stream = trust::api::TcpStream::connect(&a, to).unwrap();
-                    std::thread::spawn(move || {
-                        let data = pattern(i, 256 * 1024);
-                        let writer = {
-                            let (s, data) = (stream.try_clone().unwrap(), data.clone());
-                            std::thread::spawn(move || {
-                                (&s).write_all(&data).unwrap();
-                                s.shutdown(std::net::Shutdown::Write).unwrap();
-                            })
-                        };
-                        let mut back = Vec::new();
-                        (&stream).read_to_end(&mut back).unwrap();
-                        writer.join().unwrap();
-                        assert!(back == data, "connection {i}: the echo differs ({} bytes back)", back.len());
-                    })
-                })
-                .collect();
-            for w in workers {
-                w.join().unwrap();
-            }
+            echo_clients(&a, to, 20, 256 * 1024);
             a
         });
         let (_b, echoed) = common::mio_echo::serve(b, listener, 20, LIMIT);
@@ -229,7 +221,7 @@ fn a_mio_loop_drives_an_embedded_interface() {
 /// echoed byte-exact by tasks on that one thread.
 #[test]
 fn a_tokio_task_drives_an_embedded_interface() {
-    guarded("tokio-driven embedded interface", || {
+    guarded(LIMIT, "tokio-driven embedded interface", || {
         let (da, db) = trust::device::loopback::pair(1500).unwrap();
         let a = std::sync::Arc::new(Interface::open_device(da, Config::for_device(A)).unwrap());
         let b = std::sync::Arc::new(Interface::open_device_embedded(db, Config::for_device(B)).unwrap());
@@ -241,35 +233,7 @@ fn a_tokio_task_drives_an_embedded_interface() {
             let listener = trust::api::tokio::TcpListener::bind(&b, 7).unwrap();
             tokio::spawn(tokio_echo_server(listener));
             let to = SocketAddr::from((B, 7));
-            let clients = tokio::task::spawn_blocking(move || {
-                let workers: Vec<_> = (0..50)
-                    .map(|i| {
-                        let a = a.clone();
-                        std::thread::spawn(move || {
-                            let stream = trust::api::TcpStream::connect(&a, to).unwrap();
-                            let data = pattern(i, 64 * 1024);
-                            let writer = {
-                                let (s, data) = (stream.try_clone().unwrap(), data.clone());
-                                std::thread::spawn(move || {
-                                    (&s).write_all(&data).unwrap();
-                                    s.shutdown(std::net::Shutdown::Write).unwrap();
-                                })
-                            };
-                            let mut back = Vec::new();
-                            (&stream).read_to_end(&mut back).unwrap();
-                            writer.join().unwrap();
-                            assert!(
-                                back == data,
-                                "connection {i}: the echo differs ({} bytes back)",
-                                back.len()
-                            );
-                        })
-                    })
-                    .collect();
-                for w in workers {
-                    w.join().unwrap();
-                }
-            });
+            let clients = tokio::task::spawn_blocking(move || echo_clients(&a, to, 50, 64 * 1024));
             clients.await.unwrap();
         });
     });

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod edge;
+pub mod guard;
 pub mod mio_echo;
 pub mod netns;
 pub mod synflood;
