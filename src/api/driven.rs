@@ -59,11 +59,11 @@ impl Interface {
     /// thread says `InvalidInput`.
     pub fn wait_fd(&self) -> io::Result<BorrowedFd<'_>> {
         let reactor = self.inner.embedded.as_ref().ok_or_else(threaded)?;
-        if self.inner.wait_fd.get().is_none() {
-            let fd = reactor.lock().unwrap_or_else(|e| e.into_inner()).wait_fd()?;
-            let _ = self.inner.wait_fd.set(fd);
+        if let Some(fd) = self.inner.wait_fd.get() {
+            return Ok(fd.as_fd());
         }
-        Ok(self.inner.wait_fd.get().map(AsFd::as_fd).expect("set above"))
+        let fd = reactor.lock().unwrap_or_else(|e| e.into_inner()).wait_fd()?;
+        Ok(self.inner.wait_fd.get_or_init(|| fd).as_fd())
     }
 
     /// For an embedded interface: how long its loop may wait on

@@ -480,15 +480,15 @@ impl Backend for Uring {
     /// `epoll_wait` on the ring is not woken for it; the TUN's own
     /// readiness wakes it, and its next turn posts the completions.
     fn wait_fd(&self) -> io::Result<BorrowedFd<'_>> {
-        if self.driven.get().is_none() {
-            let epoll = EpollFd::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-            let readable = EpollEvent::new(EpollFlags::EPOLLIN, 0);
-            epoll.add(self.tun.as_fd(), readable)?;
-            epoll.add(super::borrow_wake_fd(self.wake_fd), readable)?;
-            epoll.add(self.ring.as_fd(), readable)?;
-            let _ = self.driven.set(epoll);
+        if let Some(epoll) = self.driven.get() {
+            return Ok(epoll.0.as_fd());
         }
-        Ok(self.driven.get().map(|e| e.0.as_fd()).expect("set above"))
+        let epoll = EpollFd::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let readable = EpollEvent::new(EpollFlags::EPOLLIN, 0);
+        epoll.add(self.tun.as_fd(), readable)?;
+        epoll.add(super::borrow_wake_fd(self.wake_fd), readable)?;
+        epoll.add(self.ring.as_fd(), readable)?;
+        Ok(self.driven.get_or_init(|| epoll).0.as_fd())
     }
 
     fn has_pending(&self) -> bool {
