@@ -19,6 +19,11 @@ pub fn now() -> Instant {
     }
 }
 
+/// How long until `at` (zero if it has passed).
+pub fn until(at: Instant) -> std::time::Duration {
+    std::time::Duration::from_micros(at.as_micros().saturating_sub(now().as_micros()))
+}
+
 /// `at` as seconds and nanoseconds on `CLOCK_MONOTONIC`.
 pub fn to_timespec(at: Instant) -> (u64, u32) {
     let micros = at.as_micros();

@@ -100,8 +100,8 @@ impl<D: Device> Backend for Epoll<D> {
             Some(at) => {
                 // Round up: a timer may fire late by under a millisecond,
                 // never early enough to find nothing due.
-                let micros = at.as_micros().saturating_sub(clock::now().as_micros());
-                EpollTimeout::try_from(micros.div_ceil(1000)).unwrap_or(EpollTimeout::MAX)
+                let millis = u64::try_from(clock::until(at).as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+                EpollTimeout::try_from(millis).unwrap_or(EpollTimeout::MAX)
             }
         };
         let mut events = [EpollEvent::empty(); 2];

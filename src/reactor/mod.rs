@@ -514,7 +514,7 @@ pub fn engine_delay(stack: &Stack) -> Option<Duration> {
         return Some(Duration::ZERO);
     }
     let at = stack.poll_timeout()?;
-    Some(Duration::from_micros(at.as_micros().saturating_sub(clock::now().as_micros())))
+    Some(clock::until(at))
 }
 
 /// The wake-up eventfd, as a backend holds it (raw), borrowed.
